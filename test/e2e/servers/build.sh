@@ -19,11 +19,6 @@ if [[ ${1:-} == --print-dir ]]; then
   exit 0
 fi
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "build.sh: the Go toolchain (go >= 1.26) is required to build the end-to-end servers; install Go and retry" >&2
-  exit 1
-fi
-
 # binary_path NAME: where NAME's binary lives for the wrapper's current pins.
 binary_path() {
   local sum
@@ -42,6 +37,12 @@ if [[ ${#names[@]} -eq 0 ]]; then
 fi
 
 mkdir -p "$bindir"
+# One build at a time per cache (two test runs, or CI and a developer, on one machine): the second
+# waits, then finds the binary built. Without flock (not Linux) builds are simply not serialised.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/.build.lock"
+  flock 9
+fi
 for name in "${names[@]}"; do
   if [[ ! -f $here/$name/go.mod ]]; then
     echo "build.sh: unknown server '$name' (no $here/$name/go.mod)" >&2
@@ -53,16 +54,20 @@ for name in "${names[@]}"; do
     ln -sfn "$(basename "$out")" "$bindir/$name"
     continue
   fi
+  if ! command -v go >/dev/null 2>&1; then
+    echo "build.sh: $name is not built and the Go toolchain (go >= 1.26) is required to build it; install Go and retry" >&2
+    exit 1
+  fi
   pkg=$(main_package "$name")
   echo "build.sh: building $name from $pkg ..."
   start=$(date +%s)
   # -trimpath and no VCS stamping keep the build independent of this checkout's path and state.
-  if ! (cd "$here/$name" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$out.tmp" "$pkg"); then
-    rm -f "$out.tmp"
+  if ! (cd "$here/$name" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$out.tmp.$$" "$pkg"); then
+    rm -f "$out.tmp.$$"
     echo "build.sh: building $name failed (see the go output above)" >&2
     exit 1
   fi
-  mv "$out.tmp" "$out"
+  mv "$out.tmp.$$" "$out"
   ln -sfn "$(basename "$out")" "$bindir/$name"
   echo "build.sh: built $name in $(($(date +%s) - start))s ($(du -h "$out" | cut -f1))"
 done
