@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+// flipt-injector: the composition root. serve | inject | check | certs | webhook-config.
+// Reads files, flags and the environment, calls the core and the shells, and maps results to exit codes.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { stringify } from 'yaml';
+import { ConfigError, loadConfig } from './config-file.ts';
+import type { InjectorConfig } from './core/config.ts';
+import { injectManifests } from './manifest.ts';
+import { startInjectorServer } from './server.ts';
+import { generateCertificates, loadKeyPair } from './tls.ts';
+import { mutatingWebhookConfiguration } from './webhook/registration.ts';
+
+const USAGE = `Usage: flipt-injector <command> [options]
+
+Commands:
+  serve           run the HTTPS mutating admission webhook
+                    --tls-cert FILE --tls-key FILE [--config FILE] [--port 8443] [--host 0.0.0.0]
+  inject          inject into manifests offline, write YAML to stdout
+                    -f FILE|- [--config FILE] [--namespace-enabled]
+  check           explain, per pod template, whether and why it would be injected
+                    -f FILE|- [--config FILE] [--namespace-enabled]
+  certs           generate a CA and a serving certificate (ca.crt, tls.crt, tls.key)
+                    --out-dir DIR [--dns-name NAME]... [--ip ADDR]... [--days 365]
+  webhook-config  print the MutatingWebhookConfiguration as YAML
+                    --ca-file FILE (--url https://HOST:PORT | --service NAME --service-namespace NS [--service-port 443])
+                    [--injector-namespace NS] [--failure-policy Fail|Ignore]
+
+Configuration: --config FILE (YAML), overridden by FLIPT_INJECTOR_* environment variables (see README).
+`;
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin: () => Promise<string>;
+  env: Record<string, string | undefined>;
+}
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  config: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  file: { type: 'string', short: 'f' },
+  'namespace-enabled': { type: 'boolean' },
+  'out-dir': { type: 'string' },
+  'dns-name': { type: 'string', multiple: true },
+  ip: { type: 'string', multiple: true },
+  days: { type: 'string' },
+  'ca-file': { type: 'string' },
+  url: { type: 'string' },
+  service: { type: 'string' },
+  'service-namespace': { type: 'string' },
+  'service-port': { type: 'string' },
+  'injector-namespace': { type: 'string' },
+  'failure-policy': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+function required(flags: Flags, name: keyof Flags): string {
+  const value = flags[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+function integerFlag(flags: Flags, name: keyof Flags, fallback: number, min: number, max: number): number {
+  const value = flags[name];
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || number < min || number > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(value)})`);
+  }
+  return number;
+}
+
+async function readInput(flags: Flags, io: Io): Promise<string> {
+  const file = required(flags, 'file');
+  return file === '-' ? io.readStdin() : readFile(file, 'utf8');
+}
+
+async function manifestCommand(flags: Flags, io: Io, mode: 'inject' | 'check'): Promise<number> {
+  const config = await loadConfig(flags.config, io.env);
+  const result = injectManifests(await readInput(flags, io), {
+    config,
+    namespaceEnabled: flags['namespace-enabled'] ?? false,
+  });
+  if (mode === 'check') {
+    for (const { subject, result: r } of result.reports) {
+      const detail = r.outcome === 'rejected' ? r.errors.join('; ') : r.decision.message;
+      const verb =
+        r.outcome === 'injected'
+          ? r.changed
+            ? 'inject'
+            : 'already injected'
+          : r.outcome === 'skipped'
+            ? 'skip'
+            : 'reject';
+      io.stdout(
+        `${subject}: ${verb} [${r.outcome === 'rejected' ? r.reason : r.decision.reason}] ${detail}\n`,
+      );
+    }
+    if (result.reports.length === 0) io.stdout('no pods or pod templates found\n');
+  }
+  for (const error of result.errors) io.stderr(`${error}\n`);
+  if (result.errors.length > 0) return 1;
+  if (mode === 'inject') io.stdout(result.output);
+  return 0;
+}
+
+async function serve(flags: Flags, io: Io): Promise<number> {
+  const config = await loadConfig(flags.config, io.env);
+  const certFile = required(flags, 'tls-cert');
+  const keyFile = required(flags, 'tls-key');
+  const server = await startInjectorServer({
+    config,
+    tls: await loadKeyPair(certFile, keyFile),
+    port: integerFlag(flags, 'port', 8443, 1, 65535),
+    host: flags.host ?? '0.0.0.0',
+  });
+  const log = server.app.log;
+  log.info({ url: server.url, namespace: config.injector.namespace }, 'flipt-sidecar-injector listening');
+
+  // Mounted Secrets change by symlink swap, which file watchers miss: poll the contents instead.
+  let current = await loadKeyPair(certFile, keyFile);
+  const reload = setInterval(() => {
+    loadKeyPair(certFile, keyFile)
+      .then((next) => {
+        if (next.cert === current.cert && next.key === current.key) return;
+        server.reloadTls(next);
+        current = next;
+        log.info({ certFile }, 'serving certificate reloaded');
+      })
+      .catch((err: Error) =>
+        log.warn({ err: err.message }, 'certificate reload failed; keeping the current one'),
+      );
+  }, 10_000);
+  reload.unref();
+
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down: finishing in-flight requests');
+      clearInterval(reload);
+      server.close().then(
+        () => resolve(0),
+        (err: Error) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+async function certs(flags: Flags, io: Io): Promise<number> {
+  const outDir = required(flags, 'out-dir');
+  const set = await generateCertificates({
+    dnsNames: flags['dns-name'] ?? ['localhost'],
+    ipAddresses: flags.ip ?? [],
+    days: integerFlag(flags, 'days', 365, 1, 3650),
+  });
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'ca.crt'), set.caCert);
+  await writeFile(join(outDir, 'tls.crt'), set.cert);
+  await writeFile(join(outDir, 'tls.key'), set.key, { mode: 0o600 });
+  io.stdout(`wrote ${join(outDir, 'ca.crt')}, ${join(outDir, 'tls.crt')}, ${join(outDir, 'tls.key')}\n`);
+  return 0;
+}
+
+async function webhookConfig(flags: Flags, io: Io): Promise<number> {
+  const caBundle = Buffer.from(await readFile(required(flags, 'ca-file'))).toString('base64');
+  const policy = flags['failure-policy'] ?? 'Fail';
+  if (policy !== 'Fail' && policy !== 'Ignore')
+    throw new UsageError(`--failure-policy must be Fail or Ignore (got ${policy})`);
+  let config: InjectorConfig | undefined;
+  if (flags['injector-namespace'] === undefined) config = await loadConfig(flags.config, io.env);
+  const injectorNamespace = flags['injector-namespace'] ?? (config as InjectorConfig).injector.namespace;
+  let target;
+  if (flags.url !== undefined) target = { url: flags.url };
+  else if (flags.service !== undefined) {
+    target = {
+      service: {
+        name: flags.service,
+        namespace: flags['service-namespace'] ?? injectorNamespace,
+        port: integerFlag(flags, 'service-port', 443, 1, 65535),
+      },
+    };
+  } else throw new UsageError('one of --url or --service is required');
+  io.stdout(
+    stringify(mutatingWebhookConfiguration({ caBundle, target, injectorNamespace, failurePolicy: policy })),
+  );
+  return 0;
+}
+
+/** Runs the CLI; returns the exit code. Never throws for user errors. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.stderr(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const [command, ...rest] = parsed.positionals;
+  if (parsed.values.help || command === undefined || command === 'help') {
+    io.stdout(USAGE);
+    return command === undefined && !parsed.values.help ? 2 : 0;
+  }
+  if (rest.length > 0) {
+    io.stderr(`unexpected arguments: ${rest.join(' ')}\n\n${USAGE}`);
+    return 2;
+  }
+  const commands: Record<string, (flags: Flags, io: Io) => Promise<number>> = {
+    serve,
+    inject: (f, i) => manifestCommand(f, i, 'inject'),
+    check: (f, i) => manifestCommand(f, i, 'check'),
+    certs,
+    'webhook-config': webhookConfig,
+  };
+  const run = commands[command];
+  if (!run) {
+    io.stderr(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(parsed.values, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.stderr(`${err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`}\n`);
+    return 1;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    readStdin,
+    env: process.env,
+  });
+  process.exitCode = code;
+}

@@ -1,0 +1,202 @@
+// The one entry point both doors (webhook and CLI) call: decide, resolve settings, check for
+// conflicts, build the sidecar, and plan the JSON Patch. Idempotent: a pod whose flipt.io/status
+// annotation shows it already carries the sidecar we would build gets an empty patch.
+import { resolveSettings, STATUS_ANNOTATION } from './annotations.ts';
+import type { InjectorConfig } from './config.ts';
+import { decide, type Decision } from './decide.ts';
+import type { Container, PatchOperation, Pod, Volume } from './k8s.ts';
+import { addToArray, pointer, setInMap } from './patch.ts';
+import { buildSidecar, HTTP_PORT_NAME, SIDECAR_NAME, VOLUME_NAME } from './sidecar.ts';
+
+export type RejectReason = 'invalid-inject-label' | 'invalid-annotation' | 'invalid-status' | 'conflict';
+
+export type InjectionResult =
+  | { outcome: 'injected'; decision: Decision; patch: PatchOperation[]; changed: boolean }
+  | { outcome: 'skipped'; decision: Decision }
+  | { outcome: 'rejected'; decision: Decision; reason: RejectReason; errors: string[] };
+
+export interface InjectionContext {
+  config: InjectorConfig;
+  /** The namespace the pod lives in (request.namespace for the webhook). */
+  namespace: string | undefined;
+  namespaceEnabled: boolean;
+  kind?: string;
+  operation?: string;
+}
+
+/** What the injector put into a pod, recorded in the flipt.io/status annotation. */
+export interface InjectionStatus {
+  initContainers: string[];
+  containers: string[];
+  volumes: string[];
+}
+
+type StatusRead = { ok: true; status: InjectionStatus | undefined } | { ok: false; error: string };
+
+function readStatus(pod: Pod): StatusRead {
+  const text = pod.metadata?.annotations?.[STATUS_ANNOTATION];
+  if (text === undefined) return { ok: true, status: undefined };
+  const invalid = {
+    ok: false as const,
+    error: `annotation ${STATUS_ANNOTATION} is written by the injector and is not valid (${JSON.stringify(text)}); remove it and create the pod again`,
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return invalid;
+  }
+  const isNames = (v: unknown) => Array.isArray(v) && v.every((n) => typeof n === 'string');
+  if (typeof parsed !== 'object' || parsed === null) return invalid;
+  const record = parsed as Record<string, unknown>;
+  if (!isNames(record.initContainers) || !isNames(record.containers) || !isNames(record.volumes))
+    return invalid;
+  return { ok: true, status: record as unknown as InjectionStatus };
+}
+
+/** Status annotation text: fixed key order, so the same injection always yields the same bytes. */
+function statusText(native: boolean): string {
+  const status: InjectionStatus = {
+    initContainers: native ? [SIDECAR_NAME] : [],
+    containers: native ? [] : [SIDECAR_NAME],
+    volumes: [VOLUME_NAME],
+  };
+  return JSON.stringify(status);
+}
+
+/**
+ * True when `actual` has every field of `expected` with the same value. The API server fills in
+ * defaults (terminationMessagePath, probe thresholds, ...) after our patch; those extra fields must
+ * not make a re-invocation think the sidecar changed.
+ */
+export function containsAll(expected: unknown, actual: unknown): boolean {
+  if (Array.isArray(expected)) {
+    return (
+      Array.isArray(actual) &&
+      actual.length === expected.length &&
+      expected.every((item, i) => containsAll(item, actual[i]))
+    );
+  }
+  if (typeof expected === 'object' && expected !== null) {
+    if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return false;
+    const record = actual as Record<string, unknown>;
+    return Object.entries(expected).every(([key, value]) => containsAll(value, record[key]));
+  }
+  return expected === actual;
+}
+
+type ContainerList = 'initContainers' | 'containers';
+
+function conflicts(pod: Pod, container: Container, status: InjectionStatus | undefined): string[] {
+  const spec = pod.spec;
+  const errors: string[] = [];
+  const owned = (list: ContainerList | 'volumes', name: string) => status?.[list].includes(name) ?? false;
+  const lists: ContainerList[] = ['initContainers', 'containers'];
+  for (const list of lists) {
+    for (const c of spec?.[list] ?? []) {
+      if (c.name === SIDECAR_NAME) {
+        if (!owned(list, c.name)) {
+          errors.push(
+            `a container named ${SIDECAR_NAME} already exists in spec.${list} and was not injected by flipt-sidecar-injector (no ${STATUS_ANNOTATION} annotation lists it); rename that container, or opt the pod out with label flipt.io/inject=false`,
+          );
+        }
+        continue;
+      }
+      for (const port of c.ports ?? []) {
+        for (const ours of container.ports ?? []) {
+          const which = ours.name === HTTP_PORT_NAME ? 'HTTP' : 'gRPC';
+          const annotation = ours.name === HTTP_PORT_NAME ? 'flipt.io/http-port' : 'flipt.io/grpc-port';
+          if (port.containerPort === ours.containerPort) {
+            errors.push(
+              `container ${c.name} already uses port ${port.containerPort}, which the sidecar's ${which} port needs; choose another port for the sidecar with annotation ${annotation}`,
+            );
+          }
+          if (port.name !== undefined && port.name === ours.name) {
+            errors.push(
+              `container ${c.name} already has a port named ${port.name}, which the sidecar's ${which} port needs; rename that port`,
+            );
+          }
+        }
+      }
+    }
+  }
+  for (const v of spec?.volumes ?? []) {
+    if (v.name === VOLUME_NAME && !owned('volumes', v.name)) {
+      errors.push(
+        `a volume named ${VOLUME_NAME} already exists and was not injected by flipt-sidecar-injector; rename that volume`,
+      );
+    }
+  }
+  return errors;
+}
+
+/** Patch operations that bring the pod to exactly one up-to-date sidecar, one volume and the status. */
+function planPatch(pod: Pod, container: Container, volume: Volume, native: boolean): PatchOperation[] {
+  const spec = pod.spec ?? { containers: [] };
+  const target: ContainerList = native ? 'initContainers' : 'containers';
+  const other: ContainerList = native ? 'containers' : 'initContainers';
+  const ops: PatchOperation[] = [];
+
+  // Our sidecar in the other list (the pod switched between native and classic mode): move it.
+  const stale = (spec[other] ?? []).findIndex((c) => c.name === SIDECAR_NAME);
+  if (stale >= 0) ops.push({ op: 'remove', path: pointer('spec', other, stale) });
+
+  const existing = (spec[target] ?? []).findIndex((c) => c.name === SIDECAR_NAME);
+  if (existing < 0) {
+    // First, so that it starts before the app (and before other init containers, which may need flags).
+    ops.push(addToArray(spec[target], ['spec', target], container, 'first'));
+  } else if (!containsAll(container, spec[target]?.[existing])) {
+    ops.push({ op: 'replace', path: pointer('spec', target, existing), value: container });
+  }
+
+  const volumeIndex = (spec.volumes ?? []).findIndex((v) => v.name === VOLUME_NAME);
+  if (volumeIndex < 0) {
+    ops.push(addToArray(spec.volumes, ['spec', 'volumes'], volume, 'last'));
+  } else if (!containsAll(volume, spec.volumes?.[volumeIndex])) {
+    ops.push({ op: 'replace', path: pointer('spec', 'volumes', volumeIndex), value: volume });
+  }
+
+  const status = statusText(native);
+  const annotations = pod.metadata?.annotations;
+  if (annotations?.[STATUS_ANNOTATION] !== status) {
+    if (pod.metadata === undefined || pod.metadata === null) {
+      ops.push({ op: 'add', path: '/metadata', value: { annotations: { [STATUS_ANNOTATION]: status } } });
+    } else {
+      ops.push(setInMap(annotations, ['metadata', 'annotations'], STATUS_ANNOTATION, status));
+    }
+  }
+  return ops;
+}
+
+/** The one wording of a refusal, used by the webhook's denial and the CLI's error output alike. */
+export function rejectionMessage(subject: string, errors: string[]): string {
+  return `flipt-sidecar-injector refused ${subject}: ${errors.join('; ')}`;
+}
+
+export function injectPod(pod: Pod, context: InjectionContext): InjectionResult {
+  const decision = decide({
+    pod,
+    namespace: context.namespace,
+    namespaceEnabled: context.namespaceEnabled,
+    injectorNamespace: context.config.injector.namespace,
+    ...(context.kind === undefined ? {} : { kind: context.kind }),
+    ...(context.operation === undefined ? {} : { operation: context.operation }),
+  });
+  if (decision.action === 'reject') {
+    return { outcome: 'rejected', decision, reason: decision.reason, errors: [decision.message] };
+  }
+  if (decision.action === 'skip') return { outcome: 'skipped', decision };
+
+  const resolved = resolveSettings(context.config, pod.metadata?.annotations ?? {});
+  if (!resolved.ok)
+    return { outcome: 'rejected', decision, reason: 'invalid-annotation', errors: resolved.errors };
+  const status = readStatus(pod);
+  if (!status.ok) return { outcome: 'rejected', decision, reason: 'invalid-status', errors: [status.error] };
+
+  const { container, volume } = buildSidecar(resolved.settings);
+  const clashes = conflicts(pod, container, status.status);
+  if (clashes.length > 0) return { outcome: 'rejected', decision, reason: 'conflict', errors: clashes };
+
+  const patch = planPatch(pod, container, volume, resolved.settings.sidecar.nativeSidecar);
+  return { outcome: 'injected', decision, patch, changed: patch.length > 0 };
+}

@@ -1,0 +1,44 @@
+// JSON Patch (RFC 6902) operations for the pod, with RFC 6901 pointer escaping, and correct `add`
+// operations whether or not the target array or map exists yet.
+import type { PatchOperation } from './k8s.ts';
+
+/** Escapes one reference token: "~" → "~0", "/" → "~1" (in that order, per RFC 6901). */
+export function escapePointerToken(token: string): string {
+  return token.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/** A JSON Pointer from unescaped tokens. */
+export function pointer(...tokens: (string | number)[]): string {
+  return tokens.map((t) => `/${escapePointerToken(String(t))}`).join('');
+}
+
+/**
+ * Adds `item` to the array at `arrayPath` (tokens), at `index` or at the end: creating the array
+ * when it is absent or null, since `add` into a missing array is an error.
+ */
+export function addToArray(
+  current: unknown[] | null | undefined,
+  arrayPath: string[],
+  item: unknown,
+  position: 'first' | 'last',
+): PatchOperation {
+  if (!Array.isArray(current)) return { op: 'add', path: pointer(...arrayPath), value: [item] };
+  return {
+    op: 'add',
+    path: position === 'first' ? pointer(...arrayPath, 0) : pointer(...arrayPath, '-'),
+    value: item,
+  };
+}
+
+/** Sets `key` in the string map at `mapPath`, creating the map when absent (add replaces an existing member). */
+export function setInMap(
+  current: Record<string, string> | null | undefined,
+  mapPath: string[],
+  key: string,
+  value: string,
+): PatchOperation {
+  if (current === null || current === undefined || typeof current !== 'object') {
+    return { op: 'add', path: pointer(...mapPath), value: { [key]: value } };
+  }
+  return { op: 'add', path: pointer(...mapPath, key), value };
+}

@@ -1,0 +1,102 @@
+// The flipt-sidecar container and its scratch volume, built from resolved settings. Everything the
+// sidecar needs travels as env vars (Flipt reads FLIPT_* with dots as underscores), credentials only
+// by Secret reference.
+import type { SidecarSettings } from './annotations.ts';
+import type { Container, EnvVar, Volume } from './k8s.ts';
+
+export const SIDECAR_NAME = 'flipt-sidecar';
+export const VOLUME_NAME = 'flipt-sidecar-data';
+export const HTTP_PORT_NAME = 'flipt-http';
+export const GRPC_PORT_NAME = 'flipt-grpc';
+/** Writable scratch space: Flipt's state file, and TMPDIR, under a read-only root filesystem. */
+export const STATE_DIR = '/var/run/flipt';
+
+export interface SidecarParts {
+  container: Container;
+  volume: Volume;
+}
+
+function storageEnv({ storage }: SidecarSettings): EnvVar[] {
+  const env: EnvVar[] = [
+    { name: 'FLIPT_STORAGE_TYPE', value: 'object' },
+    { name: 'FLIPT_STORAGE_OBJECT_TYPE', value: 's3' },
+    { name: 'FLIPT_STORAGE_OBJECT_S3_BUCKET', value: storage.bucket },
+  ];
+  if (storage.prefix) env.push({ name: 'FLIPT_STORAGE_OBJECT_S3_PREFIX', value: storage.prefix });
+  env.push({ name: 'FLIPT_STORAGE_OBJECT_S3_REGION', value: storage.region });
+  if (storage.endpoint) {
+    env.push(
+      { name: 'FLIPT_STORAGE_OBJECT_S3_ENDPOINT', value: storage.endpoint },
+      // S3-compatible stores (MinIO) do not all support the AWS SDK's default checksums.
+      { name: 'AWS_REQUEST_CHECKSUM_CALCULATION', value: 'when_required' },
+      { name: 'AWS_RESPONSE_CHECKSUM_VALIDATION', value: 'when_required' },
+    );
+  }
+  env.push({ name: 'FLIPT_STORAGE_OBJECT_S3_POLL_INTERVAL', value: storage.pollInterval });
+  return env;
+}
+
+function credentialsEnv({ credentials }: SidecarSettings): EnvVar[] {
+  // No Secret: the AWS SDK inside Flipt uses its default chain (IRSA, workload identity, instance role).
+  if (!credentials.secretName) return [];
+  const fromSecret = (name: string, key: string): EnvVar => ({
+    name,
+    valueFrom: { secretKeyRef: { name: credentials.secretName, key } },
+  });
+  return [
+    fromSecret('AWS_ACCESS_KEY_ID', credentials.accessKeyIdKey),
+    fromSecret('AWS_SECRET_ACCESS_KEY', credentials.secretAccessKeyKey),
+  ];
+}
+
+function serverEnv({ sidecar }: SidecarSettings): EnvVar[] {
+  return [
+    { name: 'FLIPT_SERVER_HTTP_PORT', value: String(sidecar.httpPort) },
+    { name: 'FLIPT_SERVER_GRPC_PORT', value: String(sidecar.grpcPort) },
+    { name: 'FLIPT_LOG_LEVEL', value: sidecar.logLevel },
+    { name: 'FLIPT_LOG_ENCODING', value: 'json' },
+    { name: 'FLIPT_META_TELEMETRY_ENABLED', value: 'false' },
+    { name: 'FLIPT_META_CHECK_FOR_UPDATES', value: 'false' },
+    { name: 'FLIPT_META_STATE_DIRECTORY', value: STATE_DIR },
+    { name: 'TMPDIR', value: STATE_DIR },
+  ];
+}
+
+/** The sidecar container and volume for these settings. Pure: same settings, same objects. */
+export function buildSidecar(settings: SidecarSettings): SidecarParts {
+  const { sidecar } = settings;
+  const health = () => ({ httpGet: { path: '/health', port: HTTP_PORT_NAME } });
+  const container: Container = {
+    name: SIDECAR_NAME,
+    image: sidecar.image,
+    imagePullPolicy: sidecar.imagePullPolicy,
+    // A native sidecar: started before the app containers, stopped after them, never blocks a Job.
+    ...(sidecar.nativeSidecar ? { restartPolicy: 'Always' } : {}),
+    ports: [
+      { name: HTTP_PORT_NAME, containerPort: sidecar.httpPort, protocol: 'TCP' },
+      { name: GRPC_PORT_NAME, containerPort: sidecar.grpcPort, protocol: 'TCP' },
+    ],
+    env: [...storageEnv(settings), ...credentialsEnv(settings), ...serverEnv(settings), ...sidecar.extraEnv],
+    resources: {
+      requests: { cpu: sidecar.resources.requests.cpu, memory: sidecar.resources.requests.memory },
+      limits: { cpu: sidecar.resources.limits.cpu, memory: sidecar.resources.limits.memory },
+    },
+    volumeMounts: [{ name: VOLUME_NAME, mountPath: STATE_DIR }],
+    // Flipt refuses to start until its first read of the bucket succeeds; with a native sidecar the
+    // startup probe holds the app containers back until then (up to 2 minutes).
+    startupProbe: { ...health(), periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 120 },
+    readinessProbe: { ...health(), periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
+    securityContext: {
+      runAsNonRoot: true,
+      // The image's user is the non-numeric "flipt"; the kubelet needs a number to verify non-root.
+      runAsUser: sidecar.runAsUser,
+      runAsGroup: sidecar.runAsGroup,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+  const volume: Volume = { name: VOLUME_NAME, emptyDir: { sizeLimit: '64Mi' } };
+  return { container, volume };
+}

@@ -1,0 +1,45 @@
+// Running the webhook: HTTPS only (TLS >= 1.2), certificate reload without restart, and a graceful
+// stop that lets in-flight admission requests finish.
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { Server as HttpsServer } from 'node:https';
+import type { InjectorConfig } from './core/config.ts';
+import { buildApp, tlsOptions } from './webhook/app.ts';
+
+export interface InjectorServerOptions {
+  host?: string;
+  port: number;
+  tls: { cert: string; key: string };
+  config: InjectorConfig;
+  /** pino log level; false silences logging (tests). Defaults to the config's injector.logLevel. */
+  logLevel?: string | false;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface InjectorServer {
+  app: FastifyInstance;
+  /** https://host:port as listened on. */
+  url: string;
+  /** Swaps the serving certificate for new connections (rotation without restart). */
+  reloadTls(tls: { cert: string; key: string }): void;
+  close(): Promise<void>;
+}
+
+export async function startInjectorServer(options: InjectorServerOptions): Promise<InjectorServer> {
+  const level = options.logLevel ?? options.config.injector.logLevel;
+  const app = buildApp({
+    config: options.config,
+    tls: options.tls,
+    logger: options.logger ?? (level === false ? false : { level }),
+  });
+  const host = options.host ?? '0.0.0.0';
+  await app.listen({ host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return {
+    app,
+    url: `https://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${port}`,
+    reloadTls: (tls) => (app.server as HttpsServer).setSecureContext(tlsOptions(tls)),
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,128 @@
+// AdmissionReview (admission.k8s.io/v1) in and out: a body is checked once here, so the core only
+// ever sees a well-formed Pod, and every answer is a well-formed AdmissionReview.
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { rejectionMessage, type InjectionResult } from '../core/inject.ts';
+import type { Pod } from '../core/k8s.ts';
+
+const StringMap = Type.Record(Type.String(), Type.String());
+const Named = Type.Object({ name: Type.String() });
+const ContainerShape = Type.Object({
+  name: Type.String(),
+  ports: Type.Optional(
+    Type.Array(Type.Object({ containerPort: Type.Integer(), name: Type.Optional(Type.String()) })),
+  ),
+});
+
+// Only the parts of a Pod the injector reads; everything else passes through untouched.
+const PodShape = Type.Object({
+  metadata: Type.Optional(
+    Type.Object({
+      name: Type.Optional(Type.String()),
+      generateName: Type.Optional(Type.String()),
+      namespace: Type.Optional(Type.String()),
+      labels: Type.Optional(StringMap),
+      annotations: Type.Optional(StringMap),
+    }),
+  ),
+  spec: Type.Object({
+    containers: Type.Array(ContainerShape),
+    initContainers: Type.Optional(Type.Union([Type.Array(ContainerShape), Type.Null()])),
+    volumes: Type.Optional(Type.Union([Type.Array(Named), Type.Null()])),
+  }),
+});
+
+const RequestShape = Type.Object({
+  uid: Type.String({ minLength: 1 }),
+  kind: Type.Object({ kind: Type.String() }),
+  operation: Type.String(),
+  namespace: Type.Optional(Type.String()),
+  name: Type.Optional(Type.String()),
+  dryRun: Type.Optional(Type.Boolean()),
+  object: Type.Optional(Type.Unknown()),
+});
+
+export type AdmissionRequest = Static<typeof RequestShape>;
+
+export interface ParsedRequest {
+  request: AdmissionRequest;
+  /** The Pod to consider; undefined when the request is not a Pod CREATE (then nothing is read from it). */
+  pod: Pod | undefined;
+}
+
+export type ParseResult = { ok: true; value: ParsedRequest } | { ok: false; message: string };
+
+function firstError(schema: Parameters<typeof Value.Errors>[0], value: unknown, root: string): string {
+  const [error] = Value.Errors(schema, value);
+  return error
+    ? `${root}${error.path.replaceAll('/', '.')}: ${error.message.toLowerCase()}`
+    : `${root} is invalid`;
+}
+
+/** Validates a request body as an admission.k8s.io/v1 AdmissionReview carrying a request. */
+export function parseAdmissionReview(body: unknown): ParseResult {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, message: 'the body must be a JSON object (an admission.k8s.io/v1 AdmissionReview)' };
+  }
+  const review = body as Record<string, unknown>;
+  if (review.kind !== 'AdmissionReview') {
+    return { ok: false, message: `kind must be AdmissionReview (got ${JSON.stringify(review.kind)})` };
+  }
+  if (review.apiVersion !== 'admission.k8s.io/v1') {
+    return {
+      ok: false,
+      message: `apiVersion must be admission.k8s.io/v1 (got ${JSON.stringify(review.apiVersion)}); register the webhook with admissionReviewVersions: ["v1"]`,
+    };
+  }
+  if (!Value.Check(RequestShape, review.request)) {
+    return { ok: false, message: firstError(RequestShape, review.request, 'request') };
+  }
+  const request = review.request;
+  if (request.kind.kind !== 'Pod' || request.operation !== 'CREATE')
+    return { ok: true, value: { request, pod: undefined } };
+  if (request.object === undefined || request.object === null) {
+    return { ok: false, message: 'request.object is missing: a Pod CREATE must carry the pod' };
+  }
+  if (!Value.Check(PodShape, request.object)) {
+    return { ok: false, message: firstError(PodShape, request.object, 'request.object') };
+  }
+  return { ok: true, value: { request, pod: request.object as Pod } };
+}
+
+export interface AdmissionReview {
+  apiVersion: 'admission.k8s.io/v1';
+  kind: 'AdmissionReview';
+  response: {
+    uid: string;
+    allowed: boolean;
+    patchType?: 'JSONPatch';
+    patch?: string;
+    status?: { code: number; message: string; reason?: string };
+    warnings?: string[];
+  };
+}
+
+/** The AdmissionReview answering `uid` with the core's result (or with "allowed, nothing to do"). */
+export function admissionResponse(
+  uid: string,
+  result: InjectionResult | undefined,
+  podName: string,
+): AdmissionReview {
+  const review: AdmissionReview = {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid, allowed: true },
+  };
+  if (result?.outcome === 'rejected') {
+    review.response.allowed = false;
+    review.response.status = {
+      code: 400,
+      reason: 'BadRequest',
+      message: rejectionMessage(`pod ${podName}`, result.errors),
+    };
+  } else if (result?.outcome === 'injected' && result.patch.length > 0) {
+    review.response.patchType = 'JSONPatch';
+    review.response.patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+  }
+  return review;
+}

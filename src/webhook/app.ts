@@ -1,0 +1,104 @@
+// The webhook as a Fastify app factory: it never listens itself (tests use inject() or port 0; the
+// CLI's serve command listens). One handler serves both webhook entries; the path says whether the
+// API server matched the namespace entry.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { SecureContextOptions } from 'node:tls';
+import type { InjectorConfig } from '../core/config.ts';
+import { injectPod } from '../core/inject.ts';
+import { podDisplayName } from '../core/k8s.ts';
+import { admissionResponse, parseAdmissionReview } from './admission.ts';
+import { createMetrics, recordResult, type WebhookMetrics } from './metrics.ts';
+
+/** Webhook paths: the pod-label entry and the namespace-label entry of the MutatingWebhookConfiguration. */
+export const MUTATE_PATH = '/mutate';
+export const MUTATE_NAMESPACE_PATH = '/mutate/namespace';
+
+// The API server caps request bodies at 3 MiB; an AdmissionReview for the largest Pod fits.
+export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
+
+export interface AppOptions {
+  config: InjectorConfig;
+  /** TLS key and certificate (PEM). Without them the app speaks plain HTTP, for app.inject() in tests only. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  logger?: FastifyServerOptions['logger'];
+  metrics?: WebhookMetrics;
+}
+
+export function tlsOptions(tls: { key: string | Buffer; cert: string | Buffer }): SecureContextOptions {
+  return { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' };
+}
+
+export function buildApp(options: AppOptions): FastifyInstance {
+  const metrics = options.metrics ?? createMetrics();
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Close idle keep-alive connections on shutdown; in-flight requests still finish.
+    forceCloseConnections: 'idle',
+    // The API server's timeout for a webhook is at most 30s; never hold a connection longer.
+    requestTimeout: 30_000,
+    ...(options.tls ? { https: tlsOptions(options.tls) } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+    if (status >= 500) {
+      metrics.errors.inc({ kind: 'internal' });
+      request.log.error({ err: error }, 'request failed');
+      return reply
+        .code(status)
+        .send({ error: 'Internal Server Error', message: 'internal error', statusCode: status });
+    }
+    metrics.errors.inc({ kind: 'bad-request' });
+    request.log.info({ code: error.code, reason: error.message }, 'bad request');
+    return reply.code(status).send({ error: 'Bad Request', message: error.message, statusCode: status });
+  });
+
+  const handle = (path: string, namespaceEnabled: boolean) =>
+    app.post(path, async (request, reply) => {
+      metrics.requests.inc({ path });
+      const stopTimer = metrics.duration.startTimer();
+      const parsed = parseAdmissionReview(request.body);
+      if (!parsed.ok) {
+        metrics.errors.inc({ kind: 'bad-request' });
+        stopTimer({ outcome: 'bad-request' });
+        request.log.info({ reason: parsed.message }, 'malformed AdmissionReview');
+        return reply.code(400).send({ error: 'Bad Request', message: parsed.message, statusCode: 400 });
+      }
+      const { request: admission, pod } = parsed.value;
+      const result = injectPod(pod ?? {}, {
+        config: options.config,
+        namespace: admission.namespace,
+        namespaceEnabled,
+        kind: admission.kind.kind,
+        operation: admission.operation,
+      });
+      const name = podDisplayName(pod ?? {}, admission.namespace);
+      recordResult(metrics, result);
+      stopTimer({ outcome: result.outcome });
+      request.log.info(
+        {
+          uid: admission.uid,
+          pod: name,
+          dryRun: admission.dryRun ?? false,
+          outcome: result.outcome,
+          reason: result.decision.reason,
+          ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
+          ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
+        },
+        result.decision.message,
+      );
+      return admissionResponse(admission.uid, result, name);
+    });
+  handle(MUTATE_PATH, false);
+  handle(MUTATE_NAMESPACE_PATH, true);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Ready once routes are loaded; Fastify answers 503 on its own while closing (return503OnClosing).
+  app.get('/readyz', async () => ({ status: 'ready' }));
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  return app;
+}
