@@ -55,55 +55,71 @@ function getPath(object: unknown, path: (string | number)[]): unknown {
   return current;
 }
 
+/** A pod, or a workload's pod template, found in a manifest. */
+export interface PodTemplateRef {
+  /** Path of the pod (template) inside the document. */
+  path: (string | number)[];
+  template: Pod;
+  /** The workload's namespace, when the manifest names one. */
+  namespace: string | undefined;
+  /** "Deployment shop/web", for messages. */
+  subject: string;
+}
+
+/** Every pod and pod template in a decoded document, recursing into a List's items. */
+export function findPodTemplates(object: unknown, at: (string | number)[] = []): PodTemplateRef[] {
+  if (typeof object !== 'object' || object === null || Array.isArray(object)) return [];
+  const workload = object as Workload;
+  if (workload.kind === 'List' && Array.isArray(workload.items)) {
+    return workload.items.flatMap((item: unknown, i) => findPodTemplates(item, [...at, 'items', i]));
+  }
+  const path = typeof workload.kind === 'string' ? POD_TEMPLATE_PATHS[workload.kind] : undefined;
+  const template = path ? getPath(workload, path) : undefined;
+  if (!path || typeof template !== 'object' || template === null) return [];
+  const namespace =
+    typeof workload.metadata?.namespace === 'string' ? workload.metadata.namespace : undefined;
+  const name = typeof workload.metadata?.name === 'string' ? workload.metadata.name : '<unnamed>';
+  return [
+    {
+      path: [...at, ...path],
+      template: template as Pod,
+      namespace,
+      subject: `${String(workload.kind)} ${namespace ?? '<default namespace>'}/${name}`,
+    },
+  ];
+}
+
 interface Edit {
   path: (string | number)[];
   value: unknown;
 }
 
 /**
- * Injects into one object (recursing into a List's items) and returns the edits to make: the new
- * metadata and spec of each injected pod template. Editing the parsed document in place, rather than
- * re-emitting it, keeps comments and formatting elsewhere in the document.
+ * The edits that inject one pod template: its new metadata and spec. Editing the parsed document in
+ * place, rather than re-emitting it, keeps comments and formatting elsewhere in the document.
  */
-function injectObject(
-  object: Workload,
-  at: (string | number)[],
+function injectTemplate(
+  ref: PodTemplateRef,
   options: ManifestOptions,
   reports: PodReport[],
   errors: string[],
 ): Edit[] {
-  if (object.kind === 'List' && Array.isArray(object.items)) {
-    return object.items.flatMap((item: unknown, i) =>
-      typeof item === 'object' && item !== null
-        ? injectObject(item as Workload, [...at, 'items', i], options, reports, errors)
-        : [],
-    );
-  }
-  const path = typeof object.kind === 'string' ? POD_TEMPLATE_PATHS[object.kind] : undefined;
-  if (!path) return [];
-  const template = getPath(object, path);
-  if (typeof template !== 'object' || template === null) return [];
-
-  const namespace = typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : undefined;
-  const name = typeof object.metadata?.name === 'string' ? object.metadata.name : '<unnamed>';
-  const subject = `${String(object.kind)} ${namespace ?? '<default namespace>'}/${name}`;
-  const result = injectPod(template as Pod, {
+  const result = injectPod(ref.template, {
     config: options.config,
-    namespace,
+    namespace: ref.namespace,
     namespaceEnabled: options.namespaceEnabled,
   });
-  reports.push({ subject, result });
+  reports.push({ subject: ref.subject, result });
   if (result.outcome === 'rejected') {
-    errors.push(rejectionMessage(subject, result.errors));
+    errors.push(rejectionMessage(ref.subject, result.errors));
     return [];
   }
   if (result.outcome !== 'injected' || result.patch.length === 0) return [];
-
-  const { newDocument } = fastJsonPatch.applyPatch(structuredClone(template), result.patch, true, false);
+  const { newDocument } = fastJsonPatch.applyPatch(structuredClone(ref.template), result.patch, true, false);
   const injected = newDocument as Pod;
   return [
-    { path: [...at, ...path, 'metadata'], value: injected.metadata },
-    { path: [...at, ...path, 'spec'], value: injected.spec },
+    { path: [...ref.path, 'metadata'], value: injected.metadata },
+    { path: [...ref.path, 'spec'], value: injected.spec },
   ];
 }
 
@@ -114,16 +130,22 @@ export function injectManifests(text: string, options: ManifestOptions): Manifes
   const reports: PodReport[] = [];
   const errors: string[] = [];
   const out: string[] = [];
+  // Documents partition the text; leading comments belong to the span before a document's range.
+  let previousEnd = 0;
   for (const [index, doc] of documents.entries()) {
+    const start = previousEnd;
+    previousEnd = doc.range[2];
     if (doc.errors.length > 0) {
       throw new Error(`document ${index + 1} is not valid YAML: ${doc.errors[0]?.message ?? 'parse error'}`);
     }
     const object = doc.toJS() as unknown;
     if (object === null || object === undefined) continue;
-    const edits =
-      typeof object === 'object' && !Array.isArray(object)
-        ? injectObject(object as Workload, [], options, reports, errors)
-        : [];
+    const edits = findPodTemplates(object).flatMap((ref) => injectTemplate(ref, options, reports, errors));
+    if (edits.length === 0) {
+      // Untouched documents are copied byte for byte.
+      out.push(text.slice(start, doc.range[2]));
+      continue;
+    }
     for (const edit of edits)
       doc.setIn(edit.path, doc.createNode(edit.value, { aliasDuplicateObjects: false }));
     out.push(doc.toString());

@@ -15,6 +15,7 @@ import {
   REGION,
   SECRET_NAME,
   checkFormat,
+  detailSuffix,
   parseQuantity,
   type Format,
 } from './formats.ts';
@@ -116,6 +117,25 @@ export const ANNOTATIONS: Record<string, AnnotationSpec> = {
   },
 };
 
+/** Levenshtein distance, for "did you mean" on a mistyped annotation. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+function closest(key: string, known: string[]): string | undefined {
+  const [best] = known.map((k) => ({ k, d: editDistance(key, k) })).sort((x, y) => x.d - y.d);
+  return best && best.d <= 3 ? best.k : undefined;
+}
+
 export type SettingsResult = { ok: true; settings: SidecarSettings } | { ok: false; errors: string[] };
 
 function sidecarDefaults(config: InjectorConfig): SidecarSettings {
@@ -142,17 +162,18 @@ export function resolveSettings(
     if (!key.startsWith(ANNOTATION_PREFIX) || key === STATUS_ANNOTATION) continue;
     const spec = ANNOTATIONS[key];
     if (!spec) {
+      const suggestion = closest(key, Object.keys(ANNOTATIONS));
       const hint =
         key === INJECT_LABEL
           ? ` (${INJECT_LABEL} is a label, not an annotation: set it under metadata.labels)`
-          : `; known annotations: ${Object.keys(ANNOTATIONS).join(', ')}`;
+          : `${suggestion ? ` (did you mean ${suggestion}?)` : ''}; known annotations: ${Object.keys(ANNOTATIONS).join(', ')}`;
       errors.push(`annotation ${key} is not recognised${hint}`);
       continue;
     }
     const problem = checkFormat(spec.format, value);
     if (problem) {
       errors.push(
-        `annotation ${key}: invalid value ${JSON.stringify(value)} (${problem}); allowed: ${spec.format.allowed}`,
+        `annotation ${key}: invalid value ${JSON.stringify(value)}${detailSuffix(problem)}; allowed: ${spec.format.allowed}`,
       );
       continue;
     }

@@ -15,6 +15,7 @@ import {
   SECRET_KEY,
   SECRET_NAME,
   checkFormat,
+  detailSuffix,
   type Format,
 } from './formats.ts';
 import { resolveSettings } from './annotations.ts';

@@ -137,8 +137,14 @@ export const IMAGE: Format = {
   allowed: 'an image reference such as docker.flipt.io/flipt/flipt:v1.61.1',
 };
 
-/** Checks a value against a format: undefined when valid, else why it is not. */
-export function checkFormat(format: Format, value: string): string | undefined {
-  if (!new RegExp(format.pattern, 'u').test(value)) return 'it does not have the expected form';
-  return format.check?.(value);
+/** Checks a value against a format: undefined when valid; else a detail ('' when it simply has the wrong form). */
+export function checkFormat(format: Format, value: string): { detail: string } | undefined {
+  if (!new RegExp(format.pattern, 'u').test(value)) return { detail: '' };
+  const detail = format.check?.(value);
+  return detail === undefined ? undefined : { detail };
+}
+
+/** " (detail)" or nothing, for messages. */
+export function detailSuffix(problem: { detail: string }): string {
+  return problem.detail ? ` (${problem.detail})` : '';
 }

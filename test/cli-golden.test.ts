@@ -1,0 +1,54 @@
+// The golden cases through the CLI door: `flipt-injector inject -f NAME.yaml` must print
+// NAME.injected.yaml (or fail with NAME.error.txt), and injecting that output again must change nothing.
+import t from 'tap';
+import { main, type Io } from '../src/cli.ts';
+import { expected, goldenCases, orphanedGoldenFiles, UPDATE_GOLDEN } from './support/golden.ts';
+
+export async function runCli(
+  argv: string[],
+  stdin = '',
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+    readStdin: async () => stdin,
+    env: {},
+  };
+  const code = await main(argv, io);
+  return { code, stdout, stderr };
+}
+
+t.test('no golden file is orphaned', async (t) => {
+  t.same(orphanedGoldenFiles(), [], 'every NAME.injected.yaml / NAME.error.txt has its NAME.yaml');
+});
+
+for (const goldenCase of goldenCases()) {
+  t.test(goldenCase.name, async (t) => {
+    const run = await runCli(['inject', '-f', goldenCase.inputFile, ...goldenCase.args]);
+    if (goldenCase.kind === 'error') {
+      t.equal(run.code, 1, 'a rejection exits 1');
+      t.equal(run.stdout, '', 'nothing is written to stdout');
+      const want = expected(goldenCase, run.stderr);
+      t.ok(want, `${goldenCase.expectedFile} exists (create it with UPDATE_GOLDEN=1)`);
+      t.equal(run.stderr, want, 'stderr matches the golden error');
+      t.match(run.stderr, /^flipt-sidecar-injector refused Pod shop\/bad-/);
+      return;
+    }
+    t.equal(run.code, 0, `exit 0 (stderr: ${run.stderr})`);
+    t.equal(run.stderr, '');
+    const want = expected(goldenCase, run.stdout);
+    t.ok(want, `${goldenCase.expectedFile} exists (create it with UPDATE_GOLDEN=1)`);
+    t.equal(run.stdout, want, 'output matches the golden file');
+
+    // Re-run: injecting the injected output again is a no-op, byte for byte.
+    const again = await runCli(['inject', '-f', '-', ...goldenCase.args], run.stdout);
+    t.equal(again.code, 0);
+    t.equal(again.stdout, run.stdout, 'injecting the output again changes nothing');
+  });
+}
+
+t.test('golden files are not being rewritten in CI', async (t) => {
+  t.notOk(UPDATE_GOLDEN && process.env.CI, 'UPDATE_GOLDEN must not be set in CI');
+});
