@@ -48,6 +48,31 @@ export interface AuditEvent {
   annotations?: Record<string, string>;
 }
 
+/** One call of a mutating webhook, from the audit annotations the API server writes. */
+export interface WebhookInvocation {
+  /** 0 for the first pass, 1 for a reinvocation (reinvocationPolicy IfNeeded). */
+  round: number;
+  index: number;
+  configuration: string;
+  webhook: string;
+  mutated: boolean;
+}
+
+/**
+ * The mutating webhook calls recorded for one request, in order: the API server annotates the
+ * audit event with mutation.webhook.admission.k8s.io/round_R_index_I for every webhook it called.
+ */
+export function webhookInvocations(event: AuditEvent): WebhookInvocation[] {
+  const calls: WebhookInvocation[] = [];
+  for (const [key, value] of Object.entries(event.annotations ?? {})) {
+    const match = /^mutation\.webhook\.admission\.k8s\.io\/round_(\d+)_index_(\d+)$/.exec(key);
+    if (!match) continue;
+    const parsed = JSON.parse(value) as { configuration: string; webhook: string; mutated: boolean };
+    calls.push({ round: Number(match[1]), index: Number(match[2]), ...parsed });
+  }
+  return calls.sort((a, b) => a.round - b.round || a.index - b.index);
+}
+
 export interface ControlPlane {
   /** The temporary directory holding data, certificates, logs and the kubeconfig. */
   readonly dir: string;
@@ -63,6 +88,11 @@ export interface ControlPlane {
   readonly logs: { readonly etcd: string; readonly apiServer: string; readonly audit: string };
   /** Audit events so far (pod requests at Metadata level: includes webhook mutation annotations). */
   auditEvents(): Promise<AuditEvent[]>;
+  /**
+   * The completed audit event of a pod creation, waiting for it (the log is written just after the
+   * response is sent).
+   */
+  podCreateEvent(namespace: string, name: string): Promise<AuditEvent>;
   /**
    * Stops kube-apiserver, then etcd, and removes the directory unless `keep` or FLIPT_E2E_KEEP is
    * set. Safe to call more than once.
@@ -306,6 +336,20 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       await ensureServiceAccount(kubeConfig, namespace, 'default', ca.cert);
     }
 
+    const auditEvents = async (): Promise<AuditEvent[]> => {
+      const text = await readFile(logs.audit, 'utf8').catch(() => '');
+      const events: AuditEvent[] = [];
+      for (const line of text.split('\n')) {
+        // The last line may still be being written.
+        try {
+          if (line.trim() !== '') events.push(JSON.parse(line) as AuditEvent);
+        } catch {
+          break;
+        }
+      }
+      return events;
+    };
+
     return {
       dir,
       url,
@@ -314,12 +358,25 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       kubeconfigPath,
       kubeConfig,
       logs,
-      async auditEvents() {
-        const text = await readFile(logs.audit, 'utf8').catch(() => '');
-        return text
-          .split('\n')
-          .filter((line) => line.trim() !== '')
-          .map((line) => JSON.parse(line) as AuditEvent);
+      auditEvents,
+      async podCreateEvent(namespace, name) {
+        let found: AuditEvent | undefined;
+        await waitFor(
+          `the audit event of creating pod ${namespace}/${name}`,
+          async () => {
+            found = (await auditEvents()).find(
+              (e) =>
+                e.verb === 'create' &&
+                e.stage === 'ResponseComplete' &&
+                e.objectRef?.resource === 'pods' &&
+                e.objectRef.namespace === namespace &&
+                e.objectRef.name === name,
+            );
+            return found !== undefined;
+          },
+          { timeoutMs: 10_000, intervalMs: 100 },
+        );
+        return found as AuditEvent;
       },
       stop,
     };
