@@ -10,6 +10,8 @@ import { apiErrorMessage, createNamespace, createPod, statusCode } from './harne
 import { helm, kubectl } from '../support/kube-tools.ts';
 
 const started = Date.now();
+// tap's default of 30 s per file is too tight for a real control plane on a busy 2-core machine.
+t.setTimeout(180_000);
 const plane = await useControlPlane(t);
 t.comment(`control plane ready in ${Date.now() - started} ms at ${plane.url} (dir ${plane.dir})`);
 const core = plane.kubeConfig.makeApiClient(CoreV1Api);

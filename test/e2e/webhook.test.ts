@@ -51,6 +51,8 @@ const POD_ENTRY = 'pod.inject.flipt.io';
 const NAMESPACE_ENTRY = 'namespace.inject.flipt.io';
 const NAMESPACE_ENABLED = { [INJECT_LABEL]: 'enabled' };
 
+// tap's default of 30 s per file is too tight for a real control plane on a busy 2-core machine.
+t.setTimeout(300_000);
 const plane = await useControlPlane(t);
 const core = plane.kubeConfig.makeApiClient(CoreV1Api);
 const injector = await startInjector(defaultConfig());
