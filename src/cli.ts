@@ -120,7 +120,7 @@ async function serve(flags: Flags, io: Io): Promise<number> {
   const server = await startInjectorServer({
     config,
     tls: await loadKeyPair(certFile, keyFile),
-    port: integerFlag(flags, 'port', 8443, 1, 65535),
+    port: integerFlag(flags, 'port', 8443, 0, 65535),
     host: flags.host ?? '0.0.0.0',
   });
   const log = server.app.log;

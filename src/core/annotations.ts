@@ -158,8 +158,15 @@ export function resolveSettings(
 ): SettingsResult {
   const settings = sidecarDefaults(config);
   const errors: string[] = [];
-  for (const [key, value] of Object.entries(annotations)) {
-    if (!key.startsWith(ANNOTATION_PREFIX) || key === STATUS_ANNOTATION) continue;
+  // Known keys in table order, then unknown ones sorted: the same errors in the same order whatever
+  // order the pod lists its annotations in (the API server hands webhooks sorted maps, a file need not).
+  const ours = Object.keys(annotations).filter(
+    (key) => key.startsWith(ANNOTATION_PREFIX) && key !== STATUS_ANNOTATION,
+  );
+  const known = Object.keys(ANNOTATIONS).filter((key) => ours.includes(key));
+  const unknown = ours.filter((key) => !(key in ANNOTATIONS)).sort();
+  for (const key of [...known, ...unknown]) {
+    const value = annotations[key] as string;
     const spec = ANNOTATIONS[key];
     if (!spec) {
       const suggestion = closest(key, Object.keys(ANNOTATIONS));

@@ -196,8 +196,11 @@ function crossFieldErrors(config: InjectorConfig): string[] {
   ];
   for (const [field, format, value] of checks) {
     const problem = checkFormat(format, value);
-    if (problem)
-      errors.push(`${field}: must be ${format.allowed} (got ${JSON.stringify(value)}: ${problem})`);
+    if (problem) {
+      errors.push(
+        `${field}: must be ${format.allowed} (got ${JSON.stringify(value)}${detailSuffix(problem)})`,
+      );
+    }
   }
   const resolved = resolveSettings(config);
   if (!resolved.ok) errors.push(...resolved.errors);

@@ -40,6 +40,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     ...(options.tls ? { https: tlsOptions(options.tls) } : {}),
   }) as unknown as FastifyInstance;
 
+  // AdmissionReviews are JSON; anything else is refused with 415 rather than parsed as text.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) {
@@ -82,7 +85,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
           pod: name,
           dryRun: admission.dryRun ?? false,
           outcome: result.outcome,
-          reason: result.decision.reason,
+          reason: result.outcome === 'rejected' ? result.reason : result.decision.reason,
           ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
           ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
         },

@@ -59,7 +59,9 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove: (
 
 /** The directory build.sh puts the end-to-end server binaries in. */
 export function serverBinDir(): string {
-  return execFileSync(join(repoRoot, 'test/e2e/servers/build.sh'), ['--print-dir'], { encoding: 'utf8' }).trim();
+  return execFileSync(join(repoRoot, 'test/e2e/servers/build.sh'), ['--print-dir'], {
+    encoding: 'utf8',
+  }).trim();
 }
 
 /**
@@ -179,7 +181,9 @@ export async function startProcess(options: StartOptions): Promise<ManagedProces
   } catch (err) {
     await managed.stop(1_000);
     const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`${message}\n--- last lines of ${options.logFile} ---\n${managed.tail()}`);
+    throw new Error(`${message}\n--- last lines of ${options.logFile} ---\n${managed.tail()}`, {
+      cause: err,
+    });
   } finally {
     stopPolling.abort();
   }
