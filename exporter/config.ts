@@ -1,0 +1,429 @@
+// Command line and environment → one validated ExporterConfig, or every problem at once. Flags win
+// over environment variables (FLIPT_EXPORTER_*), which win over defaults. Pure: argv and env are
+// passed in. S3 credentials are deliberately not configurable here: they come only from the AWS
+// default chain (environment, profile, web identity, instance role), never from a flag.
+import { parseArgs } from 'node:util';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface ExporterConfig {
+  fliptUrl: string;
+  fliptToken: string | undefined;
+  bucket: string;
+  prefix: string;
+  key: string;
+  /** prefix + key: the object the exporter writes. */
+  objectKey: string;
+  endpoint: string | undefined;
+  region: string | undefined;
+  pathStyle: boolean;
+  /** Namespace keys to export; undefined = every namespace. */
+  namespaces: string[] | undefined;
+  watch: boolean;
+  intervalMs: number;
+  allowShrink: boolean;
+  maxShrink: number;
+  timeoutMs: number;
+  concurrency: number;
+  s3Retries: number;
+  fliptRetries: number;
+  listen: ListenAddress;
+  logLevel: string;
+  schemaCheck: boolean;
+}
+
+export type ParseResult =
+  | { kind: 'run'; config: ExporterConfig; warnings: string[] }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'invalid'; errors: string[] };
+
+type Kind = 'string' | 'boolean';
+
+interface OptionSpec {
+  name: string;
+  type: Kind;
+  env: string;
+  help: string;
+  default?: string;
+}
+
+export const ENV_PREFIX = 'FLIPT_EXPORTER_';
+
+/** Every option, its environment variable and its default: the one table usage text and docs share. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { name: 'flipt-url', type: 'string', env: 'FLIPT_URL', help: 'base URL of the Flipt master (required)' },
+  {
+    name: 'flipt-token',
+    type: 'string',
+    env: 'FLIPT_TOKEN',
+    help: 'bearer token for the master (prefer the environment variable: flags show in ps)',
+  },
+  { name: 'bucket', type: 'string', env: 'BUCKET', help: 'S3 bucket to write to (required)' },
+  {
+    name: 'prefix',
+    type: 'string',
+    env: 'PREFIX',
+    help: 'key prefix, e.g. flags/ (a missing trailing / is added)',
+    default: '',
+  },
+  { name: 'key', type: 'string', env: 'KEY', help: 'object name under the prefix', default: 'features.yml' },
+  {
+    name: 'endpoint',
+    type: 'string',
+    env: 'ENDPOINT',
+    help: 'S3-compatible endpoint, e.g. http://minio:9000 (AWS S3 when unset)',
+  },
+  {
+    name: 'region',
+    type: 'string',
+    env: 'REGION',
+    help: 'S3 region (else the AWS chain: AWS_REGION, profile; us-east-1 with --endpoint)',
+  },
+  {
+    name: 'path-style',
+    type: 'boolean',
+    env: 'PATH_STYLE',
+    help: 'path-style addressing (--no-path-style to turn off)',
+    default: 'on when --endpoint is set',
+  },
+  {
+    name: 'namespaces',
+    type: 'string',
+    env: 'NAMESPACES',
+    help: 'comma-separated namespace keys',
+    default: 'all',
+  },
+  {
+    name: 'watch',
+    type: 'boolean',
+    env: 'WATCH',
+    help: 'keep exporting every --interval and serve /healthz, /metrics',
+    default: 'false',
+  },
+  {
+    name: 'interval',
+    type: 'string',
+    env: 'INTERVAL',
+    help: 'time between exports in watch mode (Go duration)',
+    default: '30s',
+  },
+  {
+    name: 'allow-shrink',
+    type: 'boolean',
+    env: 'ALLOW_SHRINK',
+    help: 'allow an export that removes every flag or more than --max-shrink of them',
+    default: 'false',
+  },
+  {
+    name: 'max-shrink',
+    type: 'string',
+    env: 'MAX_SHRINK',
+    help: 'largest share of flags one export may remove (0-1 or N%)',
+    default: '0.25',
+  },
+  {
+    name: 'timeout',
+    type: 'string',
+    env: 'TIMEOUT',
+    help: 'per-request timeout for the master and the bucket',
+    default: '10s',
+  },
+  {
+    name: 'concurrency',
+    type: 'string',
+    env: 'CONCURRENCY',
+    help: 'per-flag requests to the master in flight at once',
+    default: '8',
+  },
+  {
+    name: 's3-retries',
+    type: 'string',
+    env: 'S3_RETRIES',
+    help: 'retries of a failed S3 request (backoff 0.25s doubling, up to 8s)',
+    default: '5',
+  },
+  {
+    name: 'flipt-retries',
+    type: 'string',
+    env: 'FLIPT_RETRIES',
+    help: 'retries of a master request after no answer, 429, 502, 503 or 504',
+    default: '2',
+  },
+  {
+    name: 'listen',
+    type: 'string',
+    env: 'LISTEN',
+    help: 'address for /healthz and /metrics in watch mode',
+    default: ':9090',
+  },
+  {
+    name: 'log-level',
+    type: 'string',
+    env: 'LOG_LEVEL',
+    help: 'fatal, error, warn, info, debug or trace',
+    default: 'info',
+  },
+  {
+    name: 'skip-schema-check',
+    type: 'boolean',
+    env: 'SKIP_SCHEMA_CHECK',
+    help: "upload even what Flipt v1.61.1's schema would refuse (for newer sidecars)",
+    default: 'false',
+  },
+];
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const NAMESPACE_KEY = /^[-_A-Za-z0-9]+$/;
+const FLIPT_FILE_SUFFIXES = ['features.yml', 'features.yaml'];
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** A Go-style duration ("500ms", "5s", "1m30s") in milliseconds, or undefined. */
+export function parseDuration(text: string): number | undefined {
+  if (!/^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    total += Number(amount) * (UNITS[unit as string] as number);
+  }
+  return total;
+}
+
+function parseBool(text: string): boolean | undefined {
+  const t = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(t)) return false;
+  return undefined;
+}
+
+export function parseListen(text: string): ListenAddress | undefined {
+  const m = /^(?:(\[[^\]]+\]|[^:]*):)?(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port > 65535) return undefined;
+  const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export function usage(): string {
+  const lines = [
+    'Usage: flipt-exporter --flipt-url URL --bucket BUCKET [options]',
+    '',
+    "Copies every namespace's flags and segments from a Flipt v1 master into one S3 object",
+    "(Flipt's declarative format, one YAML document per namespace) for read-only Flipt sidecars.",
+    'Uploads only when the content changed; exits 0 when uploaded or unchanged, 1 on failure, 2 on bad usage.',
+    '',
+    'Options (each also settable as the environment variable shown):',
+  ];
+  for (const o of OPTIONS) {
+    const flag = o.type === 'boolean' ? `--${o.name}` : `--${o.name} VALUE`;
+    const dflt = o.default !== undefined && o.default !== '' ? ` [default: ${o.default}]` : '';
+    lines.push(`  ${flag.padEnd(26)} ${ENV_PREFIX}${o.env}`, `  ${''.padEnd(26)} ${o.help}${dflt}`);
+  }
+  lines.push(
+    '  --help, --version',
+    '',
+    'S3 credentials come only from the AWS default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,',
+    'AWS_PROFILE, web identity/IRSA, instance role), never from a flag.',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export function parseConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ParseResult {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+
+  const credentialLike = argv.find((a) => /^--?(aws-)?(access|secret|session|credential)/i.test(a));
+  if (credentialLike !== undefined) {
+    return {
+      kind: 'invalid',
+      errors: [
+        `${credentialLike.split('=')[0]}: S3 credentials are never taken from flags; set AWS_ACCESS_KEY_ID and ` +
+          'AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, web identity, an instance role) in the environment',
+      ],
+    };
+  }
+
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        ...Object.fromEntries(OPTIONS.map((o) => [o.name, { type: o.type }])),
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+      allowNegative: true,
+    });
+  } catch (err) {
+    return { kind: 'invalid', errors: [err instanceof Error ? err.message : String(err)] };
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values['help'] === true) return { kind: 'help' };
+  if (values['version'] === true) return { kind: 'version' };
+
+  /** The flag's value, else the environment's, else undefined; `source` names where it came from. */
+  function raw(name: string): { value: string | boolean; source: string } | undefined {
+    const spec = OPTIONS.find((o) => o.name === name) as OptionSpec;
+    const flag = values[name];
+    if (flag !== undefined) return { value: flag, source: `--${name}` };
+    const fromEnv = env[`${ENV_PREFIX}${spec.env}`];
+    if (fromEnv !== undefined && fromEnv !== '')
+      return { value: fromEnv, source: `${ENV_PREFIX}${spec.env}` };
+    return undefined;
+  }
+  function text(name: string): string | undefined {
+    const r = raw(name);
+    return r === undefined ? undefined : String(r.value).trim();
+  }
+  function flag(name: string, fallback: boolean): boolean {
+    const r = raw(name);
+    if (r === undefined) return fallback;
+    if (typeof r.value === 'boolean') return r.value;
+    const b = parseBool(r.value);
+    if (b === undefined) {
+      errors.push(`${r.source}: expected true or false, got ${JSON.stringify(r.value)}`);
+      return fallback;
+    }
+    return b;
+  }
+  function integer(name: string, fallback: number, min: number, max: number): number {
+    const r = raw(name);
+    if (r === undefined) return fallback;
+    const n = Number(r.value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      errors.push(
+        `${r.source}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(r.value)}`,
+      );
+      return fallback;
+    }
+    return n;
+  }
+  function duration(name: string, fallback: string, minMs: number): number {
+    const r = raw(name);
+    const value = r === undefined ? fallback : String(r.value).trim();
+    const ms = parseDuration(value);
+    if (ms === undefined || ms < minMs) {
+      errors.push(
+        `${r?.source ?? `--${name}`}: expected a duration of at least ${minMs} ms such as 500ms, 5s or 1m30s, got ${JSON.stringify(value)}`,
+      );
+      return parseDuration(fallback) as number;
+    }
+    return ms;
+  }
+
+  const fliptUrl = text('flipt-url') ?? '';
+  if (fliptUrl === '') errors.push(`--flipt-url (or ${ENV_PREFIX}FLIPT_URL) is required`);
+  else if (!isHttpUrl(fliptUrl))
+    errors.push(`--flipt-url: expected an http(s) URL, got ${JSON.stringify(fliptUrl)}`);
+
+  const bucket = text('bucket') ?? '';
+  if (bucket === '') errors.push(`--bucket (or ${ENV_PREFIX}BUCKET) is required`);
+  else if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    errors.push(`--bucket: ${JSON.stringify(bucket)} is not a valid S3 bucket name`);
+  }
+
+  let prefix = text('prefix') ?? '';
+  if (prefix.startsWith('/')) errors.push(`--prefix: must not start with "/", got ${JSON.stringify(prefix)}`);
+  // Flipt's prefix is literal and its docs ask for a trailing slash; add it rather than write
+  // "flagsfeatures.yml" next to the prefix the sidecars list.
+  if (prefix !== '' && !prefix.endsWith('/')) prefix = `${prefix}/`;
+
+  const key = text('key') ?? 'features.yml';
+  if (key === '' || key.startsWith('/') || key.endsWith('/')) {
+    errors.push(`--key: expected an object name such as features.yml, got ${JSON.stringify(key)}`);
+  } else if (!FLIPT_FILE_SUFFIXES.some((s) => key.endsWith(s))) {
+    warnings.push(
+      `--key ${key}: Flipt reads only keys ending in features.yml or features.yaml unless the bucket has a ` +
+        '.flipt.yml index naming this key',
+    );
+  }
+
+  const endpoint = text('endpoint');
+  if (endpoint !== undefined && !isHttpUrl(endpoint)) {
+    errors.push(`--endpoint: expected an http(s) URL, got ${JSON.stringify(endpoint)}`);
+  }
+
+  let namespaces: string[] | undefined;
+  const nsText = text('namespaces');
+  if (nsText !== undefined) {
+    namespaces = [
+      ...new Set(
+        nsText
+          .split(',')
+          .map((n) => n.trim())
+          .filter((n) => n !== ''),
+      ),
+    ];
+    const bad = namespaces.filter((n) => !NAMESPACE_KEY.test(n));
+    if (namespaces.length === 0) errors.push('--namespaces: no namespace key given');
+    if (bad.length > 0)
+      errors.push(`--namespaces: not namespace keys: ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+  }
+
+  let maxShrink = 0.25;
+  const shrinkText = text('max-shrink');
+  if (shrinkText !== undefined) {
+    const percent = shrinkText.endsWith('%');
+    const n = Number(percent ? shrinkText.slice(0, -1) : shrinkText) / (percent ? 100 : 1);
+    if (!Number.isFinite(n) || n < 0 || n > 1 || shrinkText === '' || shrinkText === '%') {
+      errors.push(
+        `--max-shrink: expected a share from 0 to 1 or a percentage, got ${JSON.stringify(shrinkText)}`,
+      );
+    } else {
+      maxShrink = n;
+    }
+  }
+
+  const listenText = text('listen') ?? ':9090';
+  const listen = parseListen(listenText);
+  if (!listen) errors.push(`--listen: expected [host]:port, got ${JSON.stringify(listenText)}`);
+
+  const logLevel = (text('log-level') ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.has(logLevel)) errors.push(`--log-level: expected one of ${[...LOG_LEVELS].join(', ')}`);
+
+  const config: ExporterConfig = {
+    fliptUrl,
+    fliptToken: text('flipt-token') || undefined,
+    bucket,
+    prefix,
+    key,
+    objectKey: `${prefix}${key}`,
+    endpoint,
+    region: text('region') || undefined,
+    pathStyle: flag('path-style', endpoint !== undefined),
+    namespaces,
+    watch: flag('watch', false),
+    intervalMs: duration('interval', '30s', 1_000),
+    allowShrink: flag('allow-shrink', false),
+    maxShrink,
+    timeoutMs: duration('timeout', '10s', 100),
+    concurrency: integer('concurrency', 8, 1, 64),
+    s3Retries: integer('s3-retries', 5, 0, 20),
+    fliptRetries: integer('flipt-retries', 2, 0, 10),
+    listen: listen ?? { host: '0.0.0.0', port: 9090 },
+    logLevel,
+    schemaCheck: !flag('skip-schema-check', false),
+  };
+  if (errors.length > 0) return { kind: 'invalid', errors };
+  if (!config.watch && raw('interval') !== undefined)
+    warnings.push('--interval has no effect without --watch');
+  return { kind: 'run', config, warnings };
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+// flipt-exporter: the composition root. Parses the configuration once, wires the Flipt client, the
+// S3 store, the schema check and the logger, then runs one export (a CronJob tick) or the watch
+// loop. Exit codes: 0 uploaded or unchanged, 1 export failed or refused, 2 invalid usage.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { parseConfig, usage, type ExporterConfig } from './config.ts';
+import { runExport, type ExportDeps, type ExportOutcome } from './export.ts';
+import { createFliptClient } from './flipt.ts';
+import { createMetrics, HealthTracker } from './metrics.ts';
+import { createS3Store } from './s3.ts';
+import { createDocumentValidator } from './schema.ts';
+import { buildWatchServer } from './server.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** The package version, found from here in the source tree and in dist/ alike. */
+function packageVersion(): string {
+  for (let dir = import.meta.dirname; ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'flipt-sidecar-injector') return pkg.version ?? 'unknown';
+    }
+    if (dirname(dir) === dir) return 'unknown';
+  }
+}
+
+export function logOutcome(logger: Logger, outcome: ExportOutcome, object: string): void {
+  const durationMs = Math.round(outcome.durationMs);
+  if (outcome.status === 'failed') {
+    logger.error(
+      {
+        result: 'failed',
+        stage: outcome.stage,
+        problems: outcome.problems.length > 0 ? outcome.problems.slice(0, 50) : undefined,
+        fliptRequests: outcome.fliptRequests,
+        durationMs,
+        object,
+      },
+      outcome.message,
+    );
+    return;
+  }
+  const { status, namespaces, flags, segments, bytes, sha256, fliptRequests } = outcome;
+  logger.info(
+    {
+      result: status,
+      namespaces,
+      flags,
+      segments,
+      bytes,
+      sha256,
+      previousFlags: status === 'uploaded' ? outcome.previousFlags : undefined,
+      fliptRequests,
+      durationMs,
+      object,
+    },
+    status === 'uploaded' ? 'export uploaded' : 'export unchanged, nothing uploaded',
+  );
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+async function watch(
+  config: ExporterConfig,
+  deps: ExportDeps,
+  logger: Logger,
+  object: string,
+  signal: AbortSignal,
+): Promise<number> {
+  const metrics = createMetrics();
+  const health = new HealthTracker();
+  const app = buildWatchServer({ metrics, health: () => health.state });
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (err) {
+    logger.error({ err }, `cannot listen on ${config.listen.host}:${config.listen.port}`);
+    return EXIT_FAILED;
+  }
+  logger.info(
+    { listen: app.addresses(), intervalMs: config.intervalMs },
+    'watching: serving /healthz and /metrics',
+  );
+  while (!signal.aborted) {
+    const started = Date.now();
+    const outcome = await runExport(deps, {
+      namespaces: config.namespaces,
+      concurrency: config.concurrency,
+      shrink: { allowShrink: config.allowShrink, maxShrink: config.maxShrink },
+      signal,
+    });
+    if (signal.aborted) break;
+    metrics.record(outcome, Date.now() / 1000);
+    health.record(outcome, new Date());
+    logOutcome(logger, outcome, object);
+    // The interval runs from the start of one export to the start of the next.
+    await sleep(Math.max(0, config.intervalMs - (Date.now() - started)), signal);
+  }
+  await app.close();
+  logger.info('stopped');
+  return EXIT_OK;
+}
+
+export async function main(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  signal: AbortSignal,
+): Promise<number> {
+  const parsed = parseConfig(argv, env);
+  if (parsed.kind === 'help') {
+    process.stdout.write(usage());
+    return EXIT_OK;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`flipt-exporter ${packageVersion()}\n`);
+    return EXIT_OK;
+  }
+  const logger = pino(
+    {
+      name: 'flipt-exporter',
+      level: parsed.kind === 'run' ? parsed.config.logLevel : 'info',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Level names rather than numbers: log pipelines and people read "error", not 50.
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    // Synchronous: a CronJob pod exits right after the last line and must not lose it.
+    pino.destination({ dest: 1, sync: true }),
+  );
+  if (parsed.kind === 'invalid') {
+    logger.error(
+      { errors: parsed.errors },
+      `invalid configuration (see --help): ${parsed.errors.join('; ')}`,
+    );
+    return EXIT_USAGE;
+  }
+  const { config } = parsed;
+  for (const warning of parsed.warnings) logger.warn(warning);
+
+  const object = `s3://${config.bucket}/${config.objectKey}`;
+  const flipt = createFliptClient({
+    baseUrl: config.fliptUrl,
+    token: config.fliptToken,
+    timeoutMs: config.timeoutMs,
+    retries: config.fliptRetries,
+    // Per-flag calls plus the flag and segment lists read side by side.
+    maxSockets: config.concurrency + 2,
+  });
+  const store = createS3Store({
+    bucket: config.bucket,
+    key: config.objectKey,
+    endpoint: config.endpoint,
+    region: config.region,
+    pathStyle: config.pathStyle,
+    timeoutMs: config.timeoutMs,
+    retries: config.s3Retries,
+    baseMs: 250,
+    maxMs: 8_000,
+    onRetry: ({ operation, attempt, delayMs, error }) =>
+      logger.warn({ operation, attempt, delayMs, object }, `S3 request failed, retrying: ${error.message}`),
+  });
+  const deps: ExportDeps = {
+    flipt,
+    store,
+    validate: config.schemaCheck ? createDocumentValidator() : undefined,
+  };
+  if (!config.schemaCheck) logger.warn("Flipt's schema check is off (--skip-schema-check)");
+  logger.debug(
+    { config: { ...config, fliptToken: config.fliptToken ? '(set)' : undefined } },
+    'configuration',
+  );
+
+  try {
+    if (config.watch) return await watch(config, deps, logger, object, signal);
+    const outcome = await runExport(deps, {
+      namespaces: config.namespaces,
+      concurrency: config.concurrency,
+      shrink: { allowShrink: config.allowShrink, maxShrink: config.maxShrink },
+      signal,
+    });
+    logOutcome(logger, outcome, object);
+    return outcome.status === 'failed' ? EXIT_FAILED : EXIT_OK;
+  } finally {
+    store.destroy();
+    flipt.close();
+  }
+}
+
+if (import.meta.main) {
+  const controller = new AbortController();
+  for (const name of ['SIGTERM', 'SIGINT'] as const)
+    process.once(name, () => controller.abort(new Error(name)));
+  const code = await main(process.argv.slice(2), process.env, controller.signal);
+  process.exitCode = code;
+  // Idle keep-alive sockets must not hold a finished CronJob pod open.
+  setTimeout(() => process.exit(code), 1_000).unref();
+}

@@ -1,0 +1,25 @@
+// The watch loop's HTTP face: /healthz (the last export's result) and /metrics (Prometheus).
+// Builds the app without listening, so tests use inject() and only main.ts opens a port.
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { ExporterMetrics, HealthState } from './metrics.ts';
+
+export interface WatchServerDeps {
+  metrics: ExporterMetrics;
+  health: () => HealthState;
+}
+
+export function buildWatchServer(deps: WatchServerDeps): FastifyInstance {
+  // Scrapes every few seconds would drown the export logs; the loop logs what matters.
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async (_request, reply) => {
+    const state = deps.health();
+    // 503 until the first export succeeds and while exports fail: fit for a readiness probe and
+    // alerts, not for a liveness probe (restarting the exporter does not repair a master).
+    return reply.code(state.status === 'ok' ? 200 : 503).send(state);
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const body = await deps.metrics.registry.metrics();
+    return reply.header('content-type', deps.metrics.registry.contentType).send(body);
+  });
+  return app;
+}
