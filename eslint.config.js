@@ -6,8 +6,23 @@ import tseslint from 'typescript-eslint';
 // and the injector (src/) and the exporter (exporter/) never import each other.
 const noIoInCore = {
   patterns: [
-    { group: ['node:*', 'fs', 'path', 'http', 'https', 'os', 'child_process'], message: 'src/core is pure: no Node.js I/O.' },
-    { group: ['fastify', 'fastify/*', '@fastify/*', 'yaml', 'pino', 'prom-client', '@kubernetes/*', 'selfsigned'], message: 'src/core is pure: keep I/O libraries in the shells.' },
+    {
+      group: ['node:*', 'fs', 'path', 'http', 'https', 'os', 'child_process'],
+      message: 'src/core is pure: no Node.js I/O.',
+    },
+    {
+      group: [
+        'fastify',
+        'fastify/*',
+        '@fastify/*',
+        'yaml',
+        'pino',
+        'prom-client',
+        '@kubernetes/*',
+        'selfsigned',
+      ],
+      message: 'src/core is pure: keep I/O libraries in the shells.',
+    },
     { group: ['../*', '!../core/*'], message: 'src/core imports only src/core.' },
     { group: ['**/exporter/**'], message: 'src and exporter never import each other.' },
   ],
@@ -18,7 +33,9 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -30,10 +47,20 @@ export default tseslint.config(
   {
     files: ['src/**/*.ts'],
     ignores: ['src/core/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/exporter/**'], message: 'src and exporter never import each other.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/exporter/**'], message: 'src and exporter never import each other.' }] },
+      ],
+    },
   },
   {
     files: ['exporter/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/**'], message: 'src and exporter never import each other.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/**'], message: 'src and exporter never import each other.' }] },
+      ],
+    },
   },
 );

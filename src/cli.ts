@@ -4,13 +4,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from './config-file.ts';
 import type { InjectorConfig } from './core/config.ts';
-import { injectManifests } from './manifest.ts';
-import { startInjectorServer } from './server.ts';
-import { generateCertificates, loadKeyPair } from './tls.ts';
-import { mutatingWebhookConfiguration } from './webhook/registration.ts';
+import { loadKeyPair } from './tls.ts';
+
+// Each command loads only what it needs: `serve` runs for months and should not carry the YAML
+// library, the manifest code or the certificate generator in its memory.
 
 const USAGE = `Usage: flipt-injector <command> [options]
 
@@ -86,6 +85,7 @@ async function readInput(flags: Flags, io: Io): Promise<string> {
 
 async function manifestCommand(flags: Flags, io: Io, mode: 'inject' | 'check'): Promise<number> {
   const config = await loadConfig(flags.config, io.env);
+  const { injectManifests } = await import('./manifest.ts');
   const result = injectManifests(await readInput(flags, io), {
     config,
     namespaceEnabled: flags['namespace-enabled'] ?? false,
@@ -115,6 +115,7 @@ async function manifestCommand(flags: Flags, io: Io, mode: 'inject' | 'check'): 
 
 async function serve(flags: Flags, io: Io): Promise<number> {
   const config = await loadConfig(flags.config, io.env);
+  const { startInjectorServer } = await import('./server.ts');
   const certFile = required(flags, 'tls-cert');
   const keyFile = required(flags, 'tls-key');
   const server = await startInjectorServer({
@@ -161,6 +162,7 @@ async function serve(flags: Flags, io: Io): Promise<number> {
 
 async function certs(flags: Flags, io: Io): Promise<number> {
   const outDir = required(flags, 'out-dir');
+  const { generateCertificates } = await import('./tls.ts');
   const set = await generateCertificates({
     dnsNames: flags['dns-name'] ?? ['localhost'],
     ipAddresses: flags.ip ?? [],
@@ -193,6 +195,10 @@ async function webhookConfig(flags: Flags, io: Io): Promise<number> {
       },
     };
   } else throw new UsageError('one of --url or --service is required');
+  const [{ stringify }, { mutatingWebhookConfiguration }] = await Promise.all([
+    import('yaml'),
+    import('./webhook/registration.ts'),
+  ]);
   io.stdout(
     stringify(mutatingWebhookConfiguration({ caBundle, target, injectorNamespace, failurePolicy: policy })),
   );

@@ -1,7 +1,6 @@
 // Loading the injector's configuration at the edge: the YAML file (mounted from a ConfigMap), then
 // environment overrides, validated once. Anything invalid stops start-up naming the field.
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 import { applyEnvOverrides, defaultConfig, parseConfig, type InjectorConfig } from './core/config.ts';
 
 export class ConfigError extends Error {
@@ -27,6 +26,7 @@ export async function loadConfig(
     } catch (err) {
       throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
     }
+    const { parse } = await import('yaml');
     try {
       raw = parse(text);
     } catch (err) {

@@ -1,7 +1,6 @@
 // Certificates for the webhook: a CA and a serving certificate it signs, generated with selfsigned
 // (tests, `flipt-injector certs`, bootstrapping a cluster), and loading PEM files from disk.
 import { readFile } from 'node:fs/promises';
-import { generate } from 'selfsigned';
 
 export interface CertificateSet {
   caCert: string;
@@ -23,6 +22,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A fresh CA and a serving certificate for the given names (EC P-256, SHA-256). */
 export async function generateCertificates(options: CertificateOptions = {}): Promise<CertificateSet> {
+  // Loaded on demand: the serving process only reads certificates from disk.
+  const { generate } = await import('selfsigned');
   const dnsNames = options.dnsNames ?? ['localhost'];
   const ipAddresses = options.ipAddresses ?? ['127.0.0.1'];
   const notBeforeDate = new Date(Date.now() - 60_000); // tolerate small clock skew

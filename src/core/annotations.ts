@@ -138,9 +138,15 @@ function closest(key: string, known: string[]): string | undefined {
 
 export type SettingsResult = { ok: true; settings: SidecarSettings } | { ok: false; errors: string[] };
 
-function sidecarDefaults(config: InjectorConfig): SidecarSettings {
-  const { injector: _injector, ...rest } = config;
-  return structuredClone(rest);
+// A copy deep enough for the annotation setters to write into (structuredClone is several times slower
+// and this runs for every admitted pod).
+function sidecarDefaults({ sidecar, storage, credentials }: InjectorConfig): SidecarSettings {
+  const { requests, limits } = sidecar.resources;
+  return {
+    sidecar: { ...sidecar, resources: { requests: { ...requests }, limits: { ...limits } } },
+    storage: { ...storage },
+    credentials: { ...credentials },
+  };
 }
 
 /** Where a setting came from, for messages: the annotation when the pod set it, else the config field. */

@@ -10,6 +10,17 @@ export interface Format {
   readonly check?: (value: string) => string | undefined;
 }
 
+// Patterns compiled once; formats are checked for every annotation of every admitted pod.
+const compiled = new Map<string, RegExp>();
+function regex(pattern: string): RegExp {
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = new RegExp(pattern, 'u');
+    compiled.set(pattern, re);
+  }
+  return re;
+}
+
 // Go's time.ParseDuration grammar, restricted to what makes sense for a poll interval.
 const DURATION_UNITS_MS: Record<string, number> = {
   ns: 1e-6,
@@ -23,7 +34,7 @@ const DURATION_UNITS_MS: Record<string, number> = {
 
 /** Milliseconds of a Go duration string such as "1m30s", or undefined when it is not one. */
 export function parseGoDuration(value: string): number | undefined {
-  if (!new RegExp(DURATION.pattern, 'u').test(value)) return undefined;
+  if (!regex(DURATION.pattern).test(value)) return undefined;
   let total = 0;
   for (const [, amount, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
     total += Number(amount) * (DURATION_UNITS_MS[unit as string] as number);
@@ -67,7 +78,7 @@ export const QUANTITY: Format = {
 
 /** The numeric value of a quantity (cores or bytes), or undefined when it is not one. */
 export function parseQuantity(value: string): number | undefined {
-  const match = new RegExp(QUANTITY.pattern).exec(value);
+  const match = regex(QUANTITY.pattern).exec(value);
   if (!match) return undefined;
   const number = Number(match[1]);
   const suffix = match[3] ?? '';
@@ -139,7 +150,7 @@ export const IMAGE: Format = {
 
 /** Checks a value against a format: undefined when valid; else a detail ('' when it simply has the wrong form). */
 export function checkFormat(format: Format, value: string): { detail: string } | undefined {
-  if (!new RegExp(format.pattern, 'u').test(value)) return { detail: '' };
+  if (!regex(format.pattern).test(value)) return { detail: '' };
   const detail = format.check?.(value);
   return detail === undefined ? undefined : { detail };
 }

@@ -1,7 +1,7 @@
 // AdmissionReview (admission.k8s.io/v1) in and out: a body is checked once here, so the core only
 // ever sees a well-formed Pod, and every answer is a well-formed AdmissionReview.
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { rejectionMessage, type InjectionResult } from '../core/inject.ts';
 import type { Pod } from '../core/k8s.ts';
 
@@ -44,6 +44,10 @@ const RequestShape = Type.Object({
 
 export type AdmissionRequest = Static<typeof RequestShape>;
 
+// Compiled once: checking every admission request is on the hot path.
+const requestCheck = TypeCompiler.Compile(RequestShape);
+const podCheck = TypeCompiler.Compile(PodShape);
+
 export interface ParsedRequest {
   request: AdmissionRequest;
   /** The Pod to consider; undefined when the request is not a Pod CREATE (then nothing is read from it). */
@@ -52,8 +56,8 @@ export interface ParsedRequest {
 
 export type ParseResult = { ok: true; value: ParsedRequest } | { ok: false; message: string };
 
-function firstError(schema: Parameters<typeof Value.Errors>[0], value: unknown, root: string): string {
-  const [error] = Value.Errors(schema, value);
+function firstError(check: typeof requestCheck | typeof podCheck, value: unknown, root: string): string {
+  const error = check.Errors(value).First();
   return error
     ? `${root}${error.path.replaceAll('/', '.')}: ${error.message.toLowerCase()}`
     : `${root} is invalid`;
@@ -74,8 +78,8 @@ export function parseAdmissionReview(body: unknown): ParseResult {
       message: `apiVersion must be admission.k8s.io/v1 (got ${JSON.stringify(review.apiVersion)}); register the webhook with admissionReviewVersions: ["v1"]`,
     };
   }
-  if (!Value.Check(RequestShape, review.request)) {
-    return { ok: false, message: firstError(RequestShape, review.request, 'request') };
+  if (!requestCheck.Check(review.request)) {
+    return { ok: false, message: firstError(requestCheck, review.request, 'request') };
   }
   const request = review.request;
   if (request.kind.kind !== 'Pod' || request.operation !== 'CREATE')
@@ -83,24 +87,35 @@ export function parseAdmissionReview(body: unknown): ParseResult {
   if (request.object === undefined || request.object === null) {
     return { ok: false, message: 'request.object is missing: a Pod CREATE must carry the pod' };
   }
-  if (!Value.Check(PodShape, request.object)) {
-    return { ok: false, message: firstError(PodShape, request.object, 'request.object') };
+  if (!podCheck.Check(request.object)) {
+    return { ok: false, message: firstError(podCheck, request.object, 'request.object') };
   }
   return { ok: true, value: { request, pod: request.object as Pod } };
 }
 
-export interface AdmissionReview {
-  apiVersion: 'admission.k8s.io/v1';
-  kind: 'AdmissionReview';
-  response: {
-    uid: string;
-    allowed: boolean;
-    patchType?: 'JSONPatch';
-    patch?: string;
-    status?: { code: number; message: string; reason?: string };
-    warnings?: string[];
-  };
-}
+/** The answer's shape; also the route's response schema, so Fastify serializes it with a compiled serializer. */
+export const ADMISSION_REVIEW_RESPONSE = Type.Object({
+  apiVersion: Type.Literal('admission.k8s.io/v1'),
+  kind: Type.Literal('AdmissionReview'),
+  response: Type.Object({
+    uid: Type.String(),
+    allowed: Type.Boolean(),
+    patchType: Type.Optional(Type.Literal('JSONPatch')),
+    patch: Type.Optional(Type.String()),
+    status: Type.Optional(
+      Type.Object({ code: Type.Integer(), message: Type.String(), reason: Type.Optional(Type.String()) }),
+    ),
+  }),
+});
+
+export type AdmissionReview = Static<typeof ADMISSION_REVIEW_RESPONSE>;
+
+/** A 4xx answer to a request that is not a usable AdmissionReview. */
+export const ERROR_RESPONSE = Type.Object({
+  error: Type.String(),
+  message: Type.String(),
+  statusCode: Type.Integer(),
+});
 
 /** The AdmissionReview answering `uid` with the core's result (or with "allowed, nothing to do"). */
 export function admissionResponse(

@@ -1,12 +1,17 @@
 // The webhook as a Fastify app factory: it never listens itself (tests use inject() or port 0; the
 // CLI's serve command listens). One handler serves both webhook entries; the path says whether the
 // API server matched the namespace entry.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { SecureContextOptions } from 'node:tls';
 import type { InjectorConfig } from '../core/config.ts';
 import { injectPod } from '../core/inject.ts';
 import { podDisplayName } from '../core/k8s.ts';
-import { admissionResponse, parseAdmissionReview } from './admission.ts';
+import {
+  ADMISSION_REVIEW_RESPONSE,
+  admissionResponse,
+  ERROR_RESPONSE,
+  parseAdmissionReview,
+} from './admission.ts';
 import { createMetrics, recordResult, type WebhookMetrics } from './metrics.ts';
 
 /** Webhook paths: the pod-label entry and the namespace-label entry of the MutatingWebhookConfiguration. */
@@ -33,6 +38,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: BODY_LIMIT_BYTES,
+    // One log line per admission (with the pod and the decision) instead of Fastify's two generic ones.
+    logController: new LogController({ disableRequestLogging: true }),
     // Close idle keep-alive connections on shutdown; in-flight requests still finish.
     forceCloseConnections: 'idle',
     // The API server's timeout for a webhook is at most 30s; never hold a connection longer.
@@ -58,41 +65,45 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   const handle = (path: string, namespaceEnabled: boolean) =>
-    app.post(path, async (request, reply) => {
-      metrics.requests.inc({ path });
-      const stopTimer = metrics.duration.startTimer();
-      const parsed = parseAdmissionReview(request.body);
-      if (!parsed.ok) {
-        metrics.errors.inc({ kind: 'bad-request' });
-        stopTimer({ outcome: 'bad-request' });
-        request.log.info({ reason: parsed.message }, 'malformed AdmissionReview');
-        return reply.code(400).send({ error: 'Bad Request', message: parsed.message, statusCode: 400 });
-      }
-      const { request: admission, pod } = parsed.value;
-      const result = injectPod(pod ?? {}, {
-        config: options.config,
-        namespace: admission.namespace,
-        namespaceEnabled,
-        kind: admission.kind.kind,
-        operation: admission.operation,
-      });
-      const name = podDisplayName(pod ?? {}, admission.namespace);
-      recordResult(metrics, result);
-      stopTimer({ outcome: result.outcome });
-      request.log.info(
-        {
-          uid: admission.uid,
-          pod: name,
-          dryRun: admission.dryRun ?? false,
-          outcome: result.outcome,
-          reason: result.outcome === 'rejected' ? result.reason : result.decision.reason,
-          ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
-          ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
-        },
-        result.decision.message,
-      );
-      return admissionResponse(admission.uid, result, name);
-    });
+    app.post(
+      path,
+      { schema: { response: { 200: ADMISSION_REVIEW_RESPONSE, '4xx': ERROR_RESPONSE } } },
+      async (request, reply) => {
+        metrics.requests.inc({ path });
+        const stopTimer = metrics.duration.startTimer();
+        const parsed = parseAdmissionReview(request.body);
+        if (!parsed.ok) {
+          metrics.errors.inc({ kind: 'bad-request' });
+          stopTimer({ outcome: 'bad-request' });
+          request.log.info({ reason: parsed.message }, 'malformed AdmissionReview');
+          return reply.code(400).send({ error: 'Bad Request', message: parsed.message, statusCode: 400 });
+        }
+        const { request: admission, pod } = parsed.value;
+        const result = injectPod(pod ?? {}, {
+          config: options.config,
+          namespace: admission.namespace,
+          namespaceEnabled,
+          kind: admission.kind.kind,
+          operation: admission.operation,
+        });
+        const name = podDisplayName(pod ?? {}, admission.namespace);
+        recordResult(metrics, result);
+        stopTimer({ outcome: result.outcome });
+        request.log.info(
+          {
+            uid: admission.uid,
+            pod: name,
+            dryRun: admission.dryRun ?? false,
+            outcome: result.outcome,
+            reason: result.outcome === 'rejected' ? result.reason : result.decision.reason,
+            ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
+            ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
+          },
+          result.decision.message,
+        );
+        return admissionResponse(admission.uid, result, name);
+      },
+    );
   handle(MUTATE_PATH, false);
   handle(MUTATE_NAMESPACE_PATH, true);
 
