@@ -4,6 +4,7 @@
 // must never be mistaken for the master's state.
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { sleep as sleepBetweenRetries } from './sleep.ts';
 import {
   decodeFlag,
   decodeNamespace,
@@ -105,21 +106,6 @@ export interface FliptClient {
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** The message of a Flipt error answer (`{code, message}`), or the start of the body. */
 function errorDetail(body: string): string {
   try {
@@ -137,7 +123,7 @@ export function createFliptClient(options: FliptClientOptions): FliptClient {
   const base = options.baseUrl.replace(/\/+$/, '');
   const own = options.transport ? undefined : nodeTransport(options.maxSockets ?? 16);
   const transport = options.transport ?? (own as Transport);
-  const sleep = options.sleep ?? defaultSleep;
+  const sleep = options.sleep ?? sleepBetweenRetries;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.token) headers['authorization'] = `Bearer ${options.token}`;
   let requests = 0;

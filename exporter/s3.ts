@@ -4,6 +4,7 @@
 // ones (credentials, missing bucket) are reported at once with what to check.
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { sleep as sleepBetweenRetries } from './sleep.ts';
 
 export interface RemoteObject {
   /** User metadata, keys lower-case, without the x-amz-meta- prefix. */
@@ -152,21 +153,6 @@ export function classifyS3Error(err: unknown, operation: string, location: strin
   return new S3StoreError(`${what}: ${detail}`, retryable, status, code);
 }
 
-function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Runs `op`, retrying retryable S3StoreErrors with capped exponential backoff and jitter. */
 export async function withRetry<T>(
   operation: string,
@@ -174,7 +160,7 @@ export async function withRetry<T>(
   options: RetryOptions,
   signal?: AbortSignal,
 ): Promise<T> {
-  const sleep = options.sleep ?? sleepFor;
+  const sleep = options.sleep ?? sleepBetweenRetries;
   const random = options.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {
     try {

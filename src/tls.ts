@@ -9,6 +9,12 @@ export interface CertificateSet {
   key: string;
 }
 
+/** A PEM certificate and its private key. */
+export interface KeyPair {
+  cert: string;
+  key: string;
+}
+
 export interface CertificateOptions {
   /** DNS names for the serving certificate, e.g. flipt-sidecar-injector.flipt-system.svc. */
   dnsNames?: string[];
@@ -20,34 +26,41 @@ export interface CertificateOptions {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** A fresh CA and a serving certificate for the given names (EC P-256, SHA-256). */
-export async function generateCertificates(options: CertificateOptions = {}): Promise<CertificateSet> {
+// EC P-256 with SHA-256: fast to generate, accepted by the API server and every TLS client.
+async function generate(commonName: string, days: number, extra: Record<string, unknown>): Promise<KeyPair> {
   // Loaded on demand: the serving process only reads certificates from disk.
-  const { generate } = await import('selfsigned');
-  const dnsNames = options.dnsNames ?? ['localhost'];
-  const ipAddresses = options.ipAddresses ?? ['127.0.0.1'];
-  const notBeforeDate = new Date(Date.now() - 60_000); // tolerate small clock skew
-  const notAfterDate = new Date(Date.now() + (options.days ?? 365) * DAY_MS);
-  const common = {
-    keyType: 'ec' as const,
-    curve: 'P-256' as const,
+  const selfsigned = await import('selfsigned');
+  const pems = await selfsigned.generate([{ name: 'commonName', value: commonName }], {
+    keyType: 'ec',
+    curve: 'P-256',
     algorithm: 'sha256',
-    notBeforeDate,
-    notAfterDate,
-  };
+    // Backdated an hour, so that clock differences between machines never make it "not yet valid".
+    notBeforeDate: new Date(Date.now() - 60 * 60_000),
+    notAfterDate: new Date(Date.now() + days * DAY_MS),
+    ...extra,
+  });
+  return { cert: pems.cert, key: pems.private };
+}
 
-  const ca = await generate([{ name: 'commonName', value: 'flipt-sidecar-injector CA' }], {
-    ...common,
+/** A new self-signed CA. */
+export function createCa(options: { commonName?: string; days?: number } = {}): Promise<KeyPair> {
+  return generate(options.commonName ?? 'flipt-sidecar-injector CA', options.days ?? 365, {
     extensions: [
       { name: 'basicConstraints', cA: true, critical: true },
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ],
   });
-  const serving = await generate(
-    [{ name: 'commonName', value: options.commonName ?? dnsNames[0] ?? 'flipt-sidecar-injector' }],
+}
+
+/** A TLS serving certificate signed by `ca` for the given DNS names and IP addresses. */
+export function issueServingCert(ca: KeyPair, options: CertificateOptions = {}): Promise<KeyPair> {
+  const dnsNames = options.dnsNames ?? [];
+  const ipAddresses = options.ipAddresses ?? [];
+  return generate(
+    options.commonName ?? dnsNames[0] ?? ipAddresses[0] ?? 'flipt-sidecar-injector',
+    options.days ?? 365,
     {
-      ...common,
-      ca: { key: ca.private, cert: ca.cert },
+      ca: { key: ca.key, cert: ca.cert },
       extensions: [
         { name: 'basicConstraints', cA: false },
         { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
@@ -62,7 +75,17 @@ export async function generateCertificates(options: CertificateOptions = {}): Pr
       ],
     },
   );
-  return { caCert: ca.cert, caKey: ca.private, cert: serving.cert, key: serving.private };
+}
+
+/** A fresh CA and a serving certificate it signed (default: localhost and 127.0.0.1). */
+export async function generateCertificates(options: CertificateOptions = {}): Promise<CertificateSet> {
+  const ca = await createCa(options.days === undefined ? {} : { days: options.days });
+  const serving = await issueServingCert(ca, {
+    ...options,
+    dnsNames: options.dnsNames ?? ['localhost'],
+    ipAddresses: options.ipAddresses ?? ['127.0.0.1'],
+  });
+  return { caCert: ca.cert, caKey: ca.key, cert: serving.cert, key: serving.key };
 }
 
 /** Reads a PEM certificate and key, failing with the file that is missing or not PEM. */

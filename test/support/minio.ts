@@ -6,13 +6,21 @@
 //
 // FLIPT_E2E_KEEP=1 keeps the directory (data and minio.log) after the run.
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort, serverBinary, startProcess, tempDir, type ManagedProcess } from './process.ts';
+import {
+  freePort,
+  keepRequested,
+  releaseDir,
+  serverBinary,
+  startProcess,
+  tempDir,
+  trackDir,
+  type ManagedProcess,
+} from './process.ts';
 
 export interface MinioServer {
   /** Temporary directory with `data/` and `minio.log`. */
@@ -38,32 +46,10 @@ export interface MinioServer {
   dispose(options?: { keep?: boolean }): Promise<void>;
 }
 
-const keepEnvVar = 'FLIPT_E2E_KEEP';
-
-function keepRequested(): boolean {
-  const value = process.env[keepEnvVar];
-  return value !== undefined && value !== '' && value !== '0' && value !== 'false';
-}
-
-const liveDirs = new Map<string, boolean>();
-let exitHookInstalled = false;
-
-// A test that throws must not leave data directories behind (processes are handled by process.ts).
-function removeDirsOnExit(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const [dir, keep] of liveDirs) {
-      if (!keep) rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
 export async function startMinio(options: { name?: string } = {}): Promise<MinioServer> {
   const binary = serverBinary('minio');
-  removeDirsOnExit();
   const tmp = await tempDir(options.name ?? 'flipt-e2e-minio');
-  liveDirs.set(tmp.path, keepRequested());
+  trackDir(tmp.path);
   const dataDir = join(tmp.path, 'data');
   await mkdir(dataDir);
   const rootUser = 'e2e-admin';
@@ -112,7 +98,7 @@ export async function startMinio(options: { name?: string } = {}): Promise<Minio
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (attempt >= 3 || !/address already in use|bind/i.test(message)) {
-        liveDirs.set(tmp.path, true);
+        trackDir(tmp.path, true);
         throw err;
       }
     }
@@ -158,7 +144,7 @@ export async function startMinio(options: { name?: string } = {}): Promise<Minio
     async dispose({ keep = false } = {}) {
       for (const c of clients) c.destroy();
       await server.stop();
-      liveDirs.delete(tmp.path);
+      releaseDir(tmp.path);
       if (keep || keepRequested()) console.error(`e2e: kept MinIO directory ${tmp.path}`);
       else await tmp.remove();
     },

@@ -2,7 +2,7 @@
 // binaries): free loopback ports, readiness polling, log capture, and cleanup that also runs when
 // a test fails or the run is interrupted.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -55,6 +55,38 @@ export async function waitFor(
 export async function tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `${prefix}-`));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** Set FLIPT_E2E_KEEP=1 to keep the servers' temporary directories (data, logs) for debugging. */
+export const KEEP_ENV_VAR = 'FLIPT_E2E_KEEP';
+
+export function keepRequested(): boolean {
+  const value = process.env[KEEP_ENV_VAR];
+  return value !== undefined && value !== '' && value !== '0' && value !== 'false';
+}
+
+// Servers' directories not yet released: removed (or reported, when kept) if the process exits
+// without stopping the server (a test crash or Ctrl-C); the processes themselves are killed below.
+const liveDirs = new Map<string, boolean>();
+let dirExitHookInstalled = false;
+
+/** Tracks a server's directory until `releaseDir`; `keep` decides whether an exit removes it. */
+export function trackDir(dir: string, keep = keepRequested()): void {
+  if (!dirExitHookInstalled) {
+    dirExitHookInstalled = true;
+    process.on('exit', () => {
+      for (const [path, kept] of liveDirs) {
+        if (kept) console.error(`e2e: kept ${path}`);
+        else rmSync(path, { recursive: true, force: true });
+      }
+    });
+  }
+  liveDirs.set(dir, keep);
+}
+
+/** Stops tracking a directory (its owner removes or keeps it). */
+export function releaseDir(dir: string): void {
+  liveDirs.delete(dir);
 }
 
 /** The directory build.sh puts the end-to-end server binaries in. */

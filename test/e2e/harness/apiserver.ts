@@ -7,7 +7,6 @@
 // Debugging: FLIPT_E2E_KEEP=1 keeps the directory (logs, audit log, kubeconfig, certificates) after
 // the run; FLIPT_E2E_APISERVER_ARGS adds kube-apiserver flags (e.g. "--v=6"). See docs/e2e.md.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -15,17 +14,21 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import {
   freePort,
+  KEEP_ENV_VAR,
+  keepRequested,
+  releaseDir,
   serverBinary,
   startProcess,
   tempDir,
+  trackDir,
   waitFor,
   type ManagedProcess,
 } from '../../support/process.ts';
-import { createCa, issueServingCert } from './certs.ts';
+import { createCa, issueServingCert } from '../../../src/tls.ts';
 import { ensureServiceAccount } from './kube.ts';
 
 /** Environment variable that keeps the control plane's directory for inspection. */
-export const keepEnvVar = 'FLIPT_E2E_KEEP';
+export const keepEnvVar = KEEP_ENV_VAR;
 /** Environment variable with extra kube-apiserver flags, separated by whitespace. */
 export const apiServerArgsEnvVar = 'FLIPT_E2E_APISERVER_ARGS';
 
@@ -100,26 +103,6 @@ export interface ControlPlane {
   stop(options?: { keep?: boolean }): Promise<void>;
 }
 
-// Directories of control planes still running, removed if the process exits without stop() (a
-// test crash or Ctrl-C); process.ts kills the servers themselves.
-const liveDirs = new Map<string, boolean>();
-let exitHookInstalled = false;
-function removeDirsOnExit(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const [dir, keep] of liveDirs) {
-      if (keep) console.error(`e2e: kept ${dir}`);
-      else rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
-function keepRequested(): boolean {
-  const value = process.env[keepEnvVar];
-  return value !== undefined && value !== '' && value !== '0' && value !== 'false';
-}
-
 /** GET over HTTPS trusting `ca`; resolves status and body. */
 function httpsGet(url: string, ca: string, token: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -175,10 +158,9 @@ const auditPolicy = {
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const etcdBin = serverBinary('etcd');
   const apiServerBin = serverBinary('kube-apiserver');
-  removeDirsOnExit();
   const tmp = await tempDir(options.name ?? 'flipt-e2e-apiserver');
   const dir = tmp.path;
-  liveDirs.set(dir, keepRequested());
+  trackDir(dir);
   const logs = {
     etcd: join(dir, 'etcd.log'),
     apiServer: join(dir, 'kube-apiserver.log'),
@@ -194,7 +176,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // The API server first: it would otherwise log etcd connection errors while shutting down.
     await apiServer?.stop(10_000);
     await etcd?.stop(5_000);
-    liveDirs.delete(dir);
+    releaseDir(dir);
     if (keep || keepRequested()) console.error(`e2e: kept control plane directory ${dir}`);
     else await tmp.remove();
   };
@@ -229,7 +211,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // Credentials: serving CA and certificate, service-account signing keys, a static admin token.
     const pki = join(dir, 'pki');
     await mkdir(pki);
-    const ca = await createCa('flipt-e2e-apiserver-ca');
+    const ca = await createCa({ commonName: 'flipt-e2e-apiserver-ca', days: 1 });
     const serving = await issueServingCert(ca, {
       commonName: 'kube-apiserver',
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],

@@ -4,7 +4,7 @@
 // injector must then leave the pod with exactly one sidecar.
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createCa, issueServingCert } from './certs.ts';
+import { createCa, issueServingCert } from '../../../src/tls.ts';
 
 export const FIXTURE_SELECTOR_LABEL = 'e2e.flipt.io/fixture';
 export const FIXTURE_ADDED_LABEL = 'e2e.flipt.io/fixture-mutated';
@@ -49,7 +49,7 @@ function patchFor(pod: PodLike): object[] {
 }
 
 export async function startFixtureWebhook(): Promise<FixtureWebhook> {
-  const ca = await createCa('flipt-e2e-fixture-webhook-ca');
+  const ca = await createCa({ commonName: 'flipt-e2e-fixture-webhook-ca', days: 1 });
   const serving = await issueServingCert(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'] });
   const calls: FixtureCall[] = [];
 
