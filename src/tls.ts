@@ -90,7 +90,9 @@ export async function generateCertificates(options: CertificateOptions = {}): Pr
 
 /** Reads a PEM certificate and key, failing with the file that is missing or not PEM. */
 export async function loadKeyPair(certFile: string, keyFile: string): Promise<{ cert: string; key: string }> {
-  const [cert, key] = await Promise.all([readPem(certFile, 'CERTIFICATE'), readPem(keyFile, 'PRIVATE KEY')]);
+  // One after the other, so that the error names the first missing file, always the same one.
+  const cert = await readPem(certFile, 'CERTIFICATE');
+  const key = await readPem(keyFile, 'PRIVATE KEY');
   return { cert, key };
 }
 
