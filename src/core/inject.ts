@@ -56,13 +56,16 @@ function readStatus(pod: Pod): StatusRead {
 
 /** Status annotation text: fixed key order, so the same injection always yields the same bytes. */
 function statusText(native: boolean): string {
-  const status: InjectionStatus = {
-    initContainers: native ? [SIDECAR_NAME] : [],
-    containers: native ? [] : [SIDECAR_NAME],
-    volumes: [VOLUME_NAME],
-  };
-  return JSON.stringify(status);
+  return native ? NATIVE_STATUS : CLASSIC_STATUS;
 }
+
+const status = (native: boolean): InjectionStatus => ({
+  initContainers: native ? [SIDECAR_NAME] : [],
+  containers: native ? [] : [SIDECAR_NAME],
+  volumes: [VOLUME_NAME],
+});
+const NATIVE_STATUS = JSON.stringify(status(true));
+const CLASSIC_STATUS = JSON.stringify(status(false));
 
 /**
  * True when `actual` has every field of `expected` with the same value, and every item of an

@@ -4,6 +4,8 @@ import type { PatchOperation } from './k8s.ts';
 
 /** Escapes one reference token: "~" → "~0", "/" → "~1" (in that order, per RFC 6901). */
 export function escapePointerToken(token: string): string {
+  // Most tokens (spec, containers, 0) need no escaping; skip the two scans for them.
+  if (!token.includes('~') && !token.includes('/')) return token;
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 

@@ -6,12 +6,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { InjectorConfig } from '../core/config.ts';
 import { injectPod } from '../core/inject.ts';
 import { podDisplayName } from '../core/k8s.ts';
-import {
-  ADMISSION_REVIEW_RESPONSE,
-  admissionResponse,
-  ERROR_RESPONSE,
-  parseAdmissionReview,
-} from './admission.ts';
+import { admissionResponse, ERROR_RESPONSE, parseAdmissionReview } from './admission.ts';
 import { createMetrics, recordResult, type WebhookMetrics } from './metrics.ts';
 
 /** Webhook paths: the pod-label entry and the namespace-label entry of the MutatingWebhookConfiguration. */
@@ -65,45 +60,41 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   const handle = (path: string, namespaceEnabled: boolean) =>
-    app.post(
-      path,
-      { schema: { response: { 200: ADMISSION_REVIEW_RESPONSE, '4xx': ERROR_RESPONSE } } },
-      async (request, reply) => {
-        metrics.requests.inc({ path });
-        const stopTimer = metrics.duration.startTimer();
-        const parsed = parseAdmissionReview(request.body);
-        if (!parsed.ok) {
-          metrics.errors.inc({ kind: 'bad-request' });
-          stopTimer({ outcome: 'bad-request' });
-          request.log.info({ reason: parsed.message }, 'malformed AdmissionReview');
-          return reply.code(400).send({ error: 'Bad Request', message: parsed.message, statusCode: 400 });
-        }
-        const { request: admission, pod } = parsed.value;
-        const result = injectPod(pod ?? {}, {
-          config: options.config,
-          namespace: admission.namespace,
-          namespaceEnabled,
-          kind: admission.kind.kind,
-          operation: admission.operation,
-        });
-        const name = podDisplayName(pod ?? {}, admission.namespace);
-        recordResult(metrics, result);
-        stopTimer({ outcome: result.outcome });
-        request.log.info(
-          {
-            uid: admission.uid,
-            pod: name,
-            dryRun: admission.dryRun ?? false,
-            outcome: result.outcome,
-            reason: result.outcome === 'rejected' ? result.reason : result.decision.reason,
-            ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
-            ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
-          },
-          result.decision.message,
-        );
-        return admissionResponse(admission.uid, result, name);
-      },
-    );
+    app.post(path, { schema: { response: { '4xx': ERROR_RESPONSE } } }, async (request, reply) => {
+      metrics.requests.inc({ path });
+      const stopTimer = metrics.duration.startTimer();
+      const parsed = parseAdmissionReview(request.body);
+      if (!parsed.ok) {
+        metrics.errors.inc({ kind: 'bad-request' });
+        stopTimer({ outcome: 'bad-request' });
+        request.log.info({ reason: parsed.message }, 'malformed AdmissionReview');
+        return reply.code(400).send({ error: 'Bad Request', message: parsed.message, statusCode: 400 });
+      }
+      const { request: admission, pod } = parsed.value;
+      const result = injectPod(pod ?? {}, {
+        config: options.config,
+        namespace: admission.namespace,
+        namespaceEnabled,
+        kind: admission.kind.kind,
+        operation: admission.operation,
+      });
+      const name = podDisplayName(pod ?? {}, admission.namespace);
+      recordResult(metrics, result);
+      stopTimer({ outcome: result.outcome });
+      request.log.info(
+        {
+          uid: admission.uid,
+          pod: name,
+          dryRun: admission.dryRun ?? false,
+          outcome: result.outcome,
+          reason: result.outcome === 'rejected' ? result.reason : result.decision.reason,
+          ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
+          ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
+        },
+        result.decision.message,
+      );
+      return admissionResponse(admission.uid, result, name);
+    });
   handle(MUTATE_PATH, false);
   handle(MUTATE_NAMESPACE_PATH, true);
 
