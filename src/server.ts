@@ -1,6 +1,6 @@
 // Running the webhook: HTTPS only (TLS >= 1.2), certificate reload without restart, and a graceful
 // stop that lets in-flight admission requests finish.
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { destination } from 'pino';
 import type { Server as HttpsServer } from 'node:https';
 import type { InjectorConfig } from './core/config.ts';
@@ -13,7 +13,6 @@ export interface InjectorServerOptions {
   config: InjectorConfig;
   /** pino log level; false silences logging (tests). Defaults to the config's injector.logLevel. */
   logLevel?: string | false;
-  logger?: FastifyServerOptions['logger'];
 }
 
 export interface InjectorServer {
@@ -30,13 +29,11 @@ export async function startInjectorServer(options: InjectorServerOptions): Promi
   // Logs are written in 4 KiB batches, flushed at least every 500 ms and on close: a synchronous
   // write per admission request cost more CPU than the injection itself.
   const stdout =
-    level === false || options.logger
-      ? undefined
-      : destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 500 });
+    level === false ? undefined : destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 500 });
   const app = buildApp({
     config: options.config,
     tls: options.tls,
-    logger: options.logger ?? (level === false ? false : { level, stream: stdout }),
+    logger: level === false ? false : { level, stream: stdout },
   });
   if (stdout) app.addHook('onClose', async () => stdout.flushSync());
   const host = options.host ?? '0.0.0.0';

@@ -1,24 +1,8 @@
 // The golden cases through the CLI door: `flipt-injector inject -f NAME.yaml` must print
 // NAME.injected.yaml (or fail with NAME.error.txt), and injecting that output again must change nothing.
 import t from 'tap';
-import { main, type Io } from '../src/cli.ts';
+import { runCli } from './support/cli.ts';
 import { expected, goldenCases, orphanedGoldenFiles, UPDATE_GOLDEN } from './support/golden.ts';
-
-export async function runCli(
-  argv: string[],
-  stdin = '',
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-    readStdin: async () => stdin,
-    env: {},
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
 
 t.test('no golden file is orphaned', async (t) => {
   t.same(orphanedGoldenFiles(), [], 'every NAME.injected.yaml / NAME.error.txt has its NAME.yaml');

@@ -1,6 +1,6 @@
 // The CLI beyond the golden files: usage errors, check, certs, webhook-config, and `serve` as a real
 // process (start-up, a request, SIGTERM) — plus the compiled bin that npm installs.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
@@ -9,12 +9,11 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { parse } from 'yaml';
-import { runCli } from './cli-golden.test.ts';
+import { runCli, spawnCli } from './support/cli.ts';
 import { GOLDEN_DIR } from './support/golden.ts';
 import { httpsCall, spawnServe, testCertificates } from './support/webhook.ts';
 
 const root = resolve(import.meta.dirname, '..');
-const cli = join(root, 'src', 'cli.ts');
 
 t.test('usage errors exit 2 with the usage text', async (t) => {
   for (const argv of [
@@ -180,19 +179,6 @@ t.test('webhook-config prints the two-entry configuration', async (t) => {
     2,
   );
 });
-
-function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [cli, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-  return { child, exited, out: () => stdout, err: () => stderr };
-}
 
 t.test('serve: a real process that answers over HTTPS and stops cleanly on SIGTERM', async (t) => {
   const certs = await testCertificates();

@@ -1,14 +1,15 @@
 // A real webhook server for tests: HTTPS on a loopback port with a CA and serving certificate made by
 // selfsigned, and a client that trusts only that CA.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request as httpsRequest, Agent } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { InjectorConfig } from '../../src/core/config.ts';
 import type { Pod } from '../../src/core/k8s.ts';
 import { startInjectorServer, type InjectorServer } from '../../src/server.ts';
 import { generateCertificates, type CertificateSet } from '../../src/tls.ts';
+import { spawnCli } from './cli.ts';
 
 export interface TestWebhook {
   server: InjectorServer;
@@ -143,36 +144,21 @@ export async function spawnServe(
   const dir = await mkdtemp(join(tmpdir(), 'flipt-serve-'));
   await writeFile(join(dir, 'tls.crt'), certs.cert);
   await writeFile(join(dir, 'tls.key'), certs.key);
-  const env = { ...process.env, ...options.env };
-  const cli = resolve(import.meta.dirname, '..', '..', 'src', 'cli.ts');
-  const args = [
-    'serve',
-    '--tls-cert',
-    join(dir, 'tls.crt'),
-    '--tls-key',
-    join(dir, 'tls.key'),
-    '--port',
-    '0',
-    '--host',
-    '127.0.0.1',
-  ];
-  const child = spawn(process.execPath, [cli, ...args, ...(options.args ?? [])], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  const tls = ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')];
+  const { child, exited, out, err } = spawnCli(
+    ['serve', ...tls, '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])],
+    options.env,
+  );
+  const output = () => out() + err();
   const deadline = Date.now() + 30_000;
   let url: string | undefined;
   while (!url && Date.now() < deadline && child.exitCode === null) {
-    url = /"url":"(https:\/\/127\.0\.0\.1:\d+)"/.exec(output)?.[1];
+    url = /"url":"(https:\/\/127\.0\.0\.1:\d+)"/.exec(out())?.[1];
     if (!url) await new Promise((r) => setTimeout(r, 50));
   }
   if (!url) {
     child.kill('SIGKILL');
-    throw new Error(`flipt-injector serve did not start:\n${output}`);
+    throw new Error(`flipt-injector serve did not start:\n${output()}`);
   }
-  return { child, url, exited, output: () => output };
+  return { child, url, exited, output };
 }
