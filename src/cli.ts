@@ -20,8 +20,9 @@ Commands:
                     -f FILE|- [--config FILE] [--namespace-enabled]
   check           explain, per pod template, whether and why it would be injected
                     -f FILE|- [--config FILE] [--namespace-enabled]
-  certs           generate a CA and a serving certificate (ca.crt, tls.crt, tls.key)
+  certs           generate a CA and a serving certificate (ca.crt, ca.key, tls.crt, tls.key)
                     --out-dir DIR [--dns-name NAME]... [--ip ADDR]... [--days 365]
+                    [--ca-cert FILE --ca-key FILE]  (sign with this CA instead of a new one)
   webhook-config  print the MutatingWebhookConfiguration as YAML
                     --ca-file FILE (--url https://HOST:PORT | --service NAME --service-namespace NS [--service-port 443])
                     [--injector-namespace NS] [--failure-policy Fail|Ignore]
@@ -50,6 +51,8 @@ const OPTIONS = {
   'dns-name': { type: 'string', multiple: true },
   ip: { type: 'string', multiple: true },
   days: { type: 'string' },
+  'ca-cert': { type: 'string' },
+  'ca-key': { type: 'string' },
   'ca-file': { type: 'string' },
   url: { type: 'string' },
   service: { type: 'string' },
@@ -162,17 +165,25 @@ async function serve(flags: Flags, io: Io): Promise<number> {
 
 async function certs(flags: Flags, io: Io): Promise<number> {
   const outDir = required(flags, 'out-dir');
-  const { generateCertificates } = await import('./tls.ts');
-  const set = await generateCertificates({
+  const { generateCertificates, issueServingCert } = await import('./tls.ts');
+  const options = {
     dnsNames: flags['dns-name'] ?? ['localhost'],
     ipAddresses: flags.ip ?? [],
     days: integerFlag(flags, 'days', 365, 1, 3650),
-  });
+  };
+  let set;
+  if (flags['ca-cert'] !== undefined || flags['ca-key'] !== undefined) {
+    // Re-issuing with a kept CA: the caBundle the API server already trusts stays valid (deploy.sh).
+    const ca = await loadKeyPair(required(flags, 'ca-cert'), required(flags, 'ca-key'));
+    const serving = await issueServingCert(ca, options);
+    set = { caCert: ca.cert, caKey: ca.key, cert: serving.cert, key: serving.key };
+  } else set = await generateCertificates(options);
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'ca.crt'), set.caCert);
+  await writeFile(join(outDir, 'ca.key'), set.caKey, { mode: 0o600 });
   await writeFile(join(outDir, 'tls.crt'), set.cert);
   await writeFile(join(outDir, 'tls.key'), set.key, { mode: 0o600 });
-  io.stdout(`wrote ${join(outDir, 'ca.crt')}, ${join(outDir, 'tls.crt')}, ${join(outDir, 'tls.key')}\n`);
+  io.stdout(`wrote ${['ca.crt', 'ca.key', 'tls.crt', 'tls.key'].map((f) => join(outDir, f)).join(', ')}\n`);
   return 0;
 }
 
