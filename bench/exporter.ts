@@ -94,7 +94,7 @@ async function child(): Promise<void> {
   }, 5);
   const outcome = await runExport(
     { flipt, store, validate },
-    { concurrency, shrink: { allowShrink: true, maxShrink: 1 } },
+    { concurrency, flagsPerDocument: 100, shrink: { allowShrink: true, maxShrink: 1 } },
   );
   clearInterval(sampler);
   peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);

@@ -33,6 +33,14 @@ export interface ExporterConfig {
   listen: ListenAddress;
   logLevel: string;
   schemaCheck: boolean;
+  /** Flags per YAML document; 0: one document per namespace. */
+  flagsPerDocument: number;
+  /** The whole run (a watch tick) must end within this. */
+  deadlineMs: number;
+  /** Pages of one list read at most. */
+  maxPages: number;
+  /** Bytes of one master answer read at most. */
+  maxResponseBytes: number;
 }
 
 export type ParseResult =
@@ -140,6 +148,34 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '8',
   },
   {
+    name: 'deadline',
+    type: 'string',
+    env: 'DEADLINE',
+    help: 'the whole run (in watch mode each tick) fails, writing nothing, if it takes longer',
+    default: '5m',
+  },
+  {
+    name: 'max-pages',
+    type: 'string',
+    env: 'MAX_PAGES',
+    help: 'pages of one list (100 items each) read at most before the run fails',
+    default: '1000',
+  },
+  {
+    name: 'max-response-size',
+    type: 'string',
+    env: 'MAX_RESPONSE_SIZE',
+    help: 'largest answer read from the master (bytes, or with KiB, MiB, GiB)',
+    default: '64MiB',
+  },
+  {
+    name: 'flags-per-document',
+    type: 'string',
+    env: 'FLAGS_PER_DOCUMENT',
+    help: "flags per YAML document of a namespace, bounding each sidecar's peak memory (0: no limit)",
+    default: '100',
+  },
+  {
     name: 's3-retries',
     type: 'string',
     env: 'S3_RETRIES',
@@ -190,6 +226,16 @@ export function parseDuration(text: string): number | undefined {
     total += Number(amount) * (UNITS[unit as string] as number);
   }
   return total;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** A size such as 1048576, 512KiB, 64MiB or 1GiB in bytes, or undefined. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const bytes = Number(m[1]) * (SIZE_UNITS[m[2] ?? ''] as number);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
 function parseBool(text: string): boolean | undefined {
@@ -396,6 +442,15 @@ export function parseConfig(
   const listen = parseListen(listenText);
   if (!listen) errors.push(`--listen: expected [host]:port, got ${JSON.stringify(listenText)}`);
 
+  const sizeText = text('max-response-size') ?? '64MiB';
+  let maxResponseBytes = parseSize(sizeText);
+  if (maxResponseBytes === undefined || maxResponseBytes < 1024) {
+    errors.push(
+      `--max-response-size: expected a size of at least 1KiB such as 16MiB, got ${JSON.stringify(sizeText)}`,
+    );
+    maxResponseBytes = 64 * 1024 * 1024;
+  }
+
   const logLevel = (text('log-level') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.has(logLevel)) errors.push(`--log-level: expected one of ${[...LOG_LEVELS].join(', ')}`);
 
@@ -421,9 +476,15 @@ export function parseConfig(
     listen: listen ?? { host: '0.0.0.0', port: 9090 },
     logLevel,
     schemaCheck: !flag('skip-schema-check', false),
+    flagsPerDocument: integer('flags-per-document', 100, 0, 1_000_000),
+    deadlineMs: duration('deadline', '5m', 1_000),
+    maxPages: integer('max-pages', 1_000, 1, 1_000_000),
+    maxResponseBytes,
   };
   if (errors.length > 0) return { kind: 'invalid', errors };
   if (!config.watch && raw('interval') !== undefined)
     warnings.push('--interval has no effect without --watch');
+  if (config.deadlineMs < config.timeoutMs)
+    warnings.push('--deadline is shorter than --timeout: a single slow request ends the run');
   return { kind: 'run', config, warnings };
 }

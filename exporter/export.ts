@@ -1,23 +1,33 @@
-// One export: read the master → build and check the documents → render → compare with the bucket
-// → guard → upload. Every step that can fail ends the run with a value saying which step and why;
-// nothing is written unless every earlier step succeeded.
+// One export: list the namespaces → read each (in watch mode only those whose version changed) →
+// prepare each (render, lay out, check) → join → compare with the bucket → guard → upload. Every
+// step that can fail ends the run with a value saying which step and why; nothing is written unless
+// every earlier step succeeded, and nothing after the run's deadline.
 import { createHash } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
-import { readFliptState, type FliptClient } from './flipt.ts';
+import type { ApiNamespace } from './api.ts';
+import type { NamespaceChangeTracker } from './changes.ts';
+import { listNamespaces, readNamespace, type FliptClient } from './flipt.ts';
 import { checkShrink, type ShrinkPolicy } from './guard.ts';
-import { buildDocuments, DOCUMENT_VERSION, renderYaml } from './render.ts';
+import { prepareNamespace, type PreparedNamespace, type PrepareResult } from './prepare.ts';
+import { DOCUMENT_VERSION, type ConstraintRewrite } from './render.ts';
 import type { ObjectStore } from './s3.ts';
 import type { DocumentValidator } from './schema.ts';
 
-export type FailureStage = 'flipt' | 'render' | 'schema' | 's3' | 'guard';
+export type FailureStage = 'flipt' | 'render' | 'schema' | 's3' | 'guard' | 'deadline';
 
 export interface ExportSummary {
   namespaces: number;
   flags: number;
   segments: number;
+  /** YAML documents in the object (namespaces split by --flags-per-document). */
+  documents: number;
   bytes: number;
   sha256: string;
   fliptRequests: number;
+  /** Namespaces read from the master this run (all of them, except in watch mode). */
+  namespacesRead: number;
+  /** `lt` constraints written as their exact `lte` equivalent. */
+  rewrites: ConstraintRewrite[];
   durationMs: number;
 }
 
@@ -51,11 +61,20 @@ export interface ExportDeps {
   now?: () => number;
 }
 
+/** What watch mode keeps between runs: prepared namespaces by their version ETag. */
+export type ExportChangeTracker = NamespaceChangeTracker<PrepareResult>;
+
 export interface ExportOptions {
   namespaces?: readonly string[] | undefined;
   concurrency: number;
   shrink: ShrinkPolicy;
+  /** Flags per YAML document (0: one document per namespace). */
+  flagsPerDocument: number;
+  /** The whole run, reads and upload, must end within this; undefined: no deadline. */
+  deadlineMs?: number | undefined;
   signal?: AbortSignal | undefined;
+  /** Watch mode: re-read only namespaces whose version changed since the last run. */
+  changes?: ExportChangeTracker | undefined;
 }
 
 const MAX_LISTED_PROBLEMS = 10;
@@ -91,58 +110,96 @@ export async function runExport(deps: ExportDeps, options: ExportOptions): Promi
   const now = deps.now ?? (() => performance.now());
   const started = now();
   const requestsBefore = deps.flipt.requests;
-  const fail = (stage: FailureStage, message: string, problems: string[] = []): ExportOutcome => ({
-    status: 'failed',
-    stage,
-    message,
-    problems,
-    fliptRequests: deps.flipt.requests - requestsBefore,
-    durationMs: now() - started,
-  });
+  const deadline = options.deadlineMs === undefined ? undefined : AbortSignal.timeout(options.deadlineMs);
+  const signals = [options.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
+  const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
+  const fail = (stage: FailureStage, message: string, problems: string[] = []): ExportOutcome => {
+    if (deadline?.aborted && !options.signal?.aborted) {
+      stage = 'deadline';
+      message = `the run did not finish within its deadline of ${options.deadlineMs} ms (--deadline); nothing was written`;
+      problems = [];
+    }
+    return {
+      status: 'failed',
+      stage,
+      message,
+      problems,
+      fliptRequests: deps.flipt.requests - requestsBefore,
+      durationMs: now() - started,
+    };
+  };
+  const prepareOptions = { flagsPerDocument: options.flagsPerDocument, validate: deps.validate };
+  const readOne = async (namespace: ApiNamespace): Promise<PrepareResult> =>
+    prepareNamespace(await readNamespace(deps.flipt, namespace, options.concurrency, signal), prepareOptions);
 
-  let state;
+  let results: PrepareResult[];
+  let namespacesRead: number;
   try {
-    state = await readFliptState(deps.flipt, {
-      namespaces: options.namespaces,
-      concurrency: options.concurrency,
-      signal: options.signal,
-    });
+    const namespaces = await listNamespaces(deps.flipt, { ...options, signal });
+    if (options.changes) {
+      const tick = await options.changes.tick(
+        deps.flipt,
+        namespaces,
+        async (ns) => {
+          const value = await readOne(ns);
+          return { value, keep: value.ok };
+        },
+        { concurrency: options.concurrency, signal },
+      );
+      results = tick.values;
+      namespacesRead = tick.reread.length;
+    } else {
+      results = [];
+      for (const namespace of namespaces) results.push(await readOne(namespace));
+      namespacesRead = namespaces.length;
+    }
   } catch (err) {
     return fail('flipt', `reading the Flipt master failed: ${messageOf(err)}`);
   }
 
-  const built = buildDocuments(state);
-  if (!built.ok) {
+  const renderProblems = results.flatMap((r) => (!r.ok && r.stage === 'render' ? r.problems : []));
+  if (renderProblems.length > 0) {
     return fail(
       'render',
-      `the master's state cannot be exported: ${listProblems(built.errors)}`,
-      built.errors,
+      `the master's state cannot be exported: ${listProblems(renderProblems)}`,
+      renderProblems,
     );
   }
-  if (deps.validate) {
-    const problems = deps.validate(built.documents);
-    if (problems.length > 0) {
-      return fail(
-        'schema',
-        `the export breaks Flipt's document schema, so every sidecar would refuse it: ${listProblems(problems)}`,
-        problems,
-      );
-    }
+  const schemaProblems = results.flatMap((r) => (!r.ok && r.stage === 'schema' ? r.problems : []));
+  if (schemaProblems.length > 0) {
+    return fail(
+      'schema',
+      `the export breaks Flipt's document schema, so every sidecar would refuse it: ${listProblems(schemaProblems)}`,
+      schemaProblems,
+    );
   }
+  const parts = results
+    .flatMap((r) => (r.ok ? [r.prepared] : []))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const stats = {
+    namespaces: parts.length,
+    flags: sum(parts, (p) => p.flags),
+    segments: sum(parts, (p) => p.segments),
+    documents: sum(parts, (p) => p.documents),
+  };
 
-  const body = Buffer.from(renderYaml(built.documents), 'utf8');
+  const body = Buffer.from(parts.map((p) => p.yaml).join(''), 'utf8');
+  // listNamespaces refuses a master without namespaces; this keeps an empty PUT impossible.
+  if (body.byteLength === 0) return fail('render', 'the export is empty: refusing to write 0 bytes');
   const sha256 = createHash('sha256').update(body).digest('hex');
   const summary = (): ExportSummary => ({
-    ...built.stats,
+    ...stats,
     bytes: body.byteLength,
     sha256,
     fliptRequests: deps.flipt.requests - requestsBefore,
+    namespacesRead,
+    rewrites: parts.flatMap((p) => p.rewrites),
     durationMs: now() - started,
   });
 
   let previousFlags: number | undefined;
   try {
-    const current = await deps.store.head(options.signal);
+    const current = await deps.store.head(signal);
     if (current) {
       if (current.metadata[META.sha256] === sha256) return { status: 'unchanged', ...summary() };
       const counted = Number(current.metadata[META.flags]);
@@ -150,7 +207,7 @@ export async function runExport(deps: ExportDeps, options: ExportOptions): Promi
         previousFlags = counted;
       } else {
         // Not written by this exporter (or metadata lost): look at the content itself.
-        const previous = await deps.store.get(options.signal);
+        const previous = await deps.store.get(signal);
         if (previous) {
           if (createHash('sha256').update(previous).digest('hex') === sha256) {
             return { status: 'unchanged', ...summary() };
@@ -163,24 +220,33 @@ export async function runExport(deps: ExportDeps, options: ExportOptions): Promi
     return fail('s3', messageOf(err));
   }
 
-  const decision = checkShrink(previousFlags, built.stats.flags, options.shrink);
+  const decision = checkShrink(previousFlags, stats.flags, options.shrink);
   if (!decision.ok)
     return fail('guard', `export refused, ${deps.store.location} left as it is: ${decision.reason}`);
 
+  // Past the deadline nothing is started; a PUT it interrupts leaves the old or the new object
+  // (S3 replaces an object whole), never a part.
+  if (signal?.aborted) return fail('s3', 'stopped before the upload');
   try {
     await deps.store.put(
       body,
       {
         [META.sha256]: sha256,
-        [META.flags]: String(built.stats.flags),
-        [META.segments]: String(built.stats.segments),
-        [META.namespaces]: String(built.stats.namespaces),
+        [META.flags]: String(stats.flags),
+        [META.segments]: String(stats.segments),
+        [META.namespaces]: String(stats.namespaces),
         [META.format]: `flipt-declarative-${DOCUMENT_VERSION}`,
       },
-      options.signal,
+      signal,
     );
   } catch (err) {
     return fail('s3', messageOf(err));
   }
   return { status: 'uploaded', previousFlags, ...summary() };
 }
+
+function sum<T>(items: readonly T[], of: (item: T) => number): number {
+  return items.reduce((total, item) => total + of(item), 0);
+}
+
+export type { PreparedNamespace };

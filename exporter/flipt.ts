@@ -2,9 +2,11 @@
 // variants, segments with their constraints, and per flag its rules (variant flags) or rollouts
 // (boolean flags). Every list is paged to the end, and every failure is an error: a partial read
 // must never be mistaken for the master's state.
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { BodyTooLargeError, readBounded } from './bounded-body.ts';
 import { sleep as sleepBetweenRetries } from './sleep.ts';
+import { pathSegment as seg } from './url-path.ts';
 import {
   decodeFlag,
   decodeNamespace,
@@ -23,6 +25,10 @@ import {
 
 /** Flipt v1's storage clamps `limit` to 100 (its default is 25): ask for the maximum. */
 export const MAX_PAGE_LIMIT = 100;
+/** Pages read of one list before giving up: 100,000 items at 100 a page. */
+export const DEFAULT_MAX_PAGES = 1_000;
+/** The largest answer read from the master (a page of 100 flags with large attachments fits). */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 export class FliptReadError extends Error {
   override name = 'FliptReadError';
@@ -44,6 +50,10 @@ export interface FliptClientOptions {
   /** Extra attempts after a connection failure, 429, 502, 503 or 504. */
   retries: number;
   pageLimit?: number;
+  /** Pages of one list read at most (a master handing out tokens forever must not hold the run). */
+  maxPages?: number;
+  /** Bytes of one answer read at most. */
+  maxResponseBytes?: number;
   /** Sockets kept open to the master; at least the per-flag concurrency. */
   maxSockets?: number;
   /** For tests: how a GET is sent. */
@@ -51,36 +61,72 @@ export interface FliptClientOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-/** Sends one GET and resolves with the status and the whole body, or rejects on a network error. */
+/** Where a GET goes. The path is sent exactly as given: no URL parser normalises it on the way. */
+export interface RequestTarget {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  port: string;
+  /** Path and query, already encoded. */
+  path: string;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body; '' when only the headers were asked for. */
+  body: string;
+}
+
+export interface TransportOptions {
+  maxBytes: number;
+  /** Resolve on the status line and headers and drop the body unread. */
+  headersOnly?: boolean;
+}
+
+/** Sends one GET and resolves with the answer, or rejects on a network error or a body too large. */
 export type Transport = (
-  url: URL,
+  target: RequestTarget,
   headers: Record<string, string>,
   signal: AbortSignal,
-) => Promise<{ status: number; body: string }>;
+  options: TransportOptions,
+) => Promise<HttpAnswer>;
 
 /**
  * GET over node:http(s) with keep-alive sockets. Used rather than fetch(): an export makes one
- * request per flag, and on loopback this is about a third faster and allocates less per request.
+ * request per flag, and on loopback this is about a third faster and allocates less per request;
+ * and fetch() would parse the URL and collapse dot segments.
  */
 export function nodeTransport(maxSockets: number): Transport & { destroy(): void } {
   const agents = {
     'http:': new HttpAgent({ keepAlive: true, maxSockets }),
     'https:': new HttpsAgent({ keepAlive: true, maxSockets }),
   };
-  const transport = (url: URL, headers: Record<string, string>, signal: AbortSignal) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const secure = url.protocol === 'https:';
+  const transport: Transport = (target, headers, signal, options) =>
+    new Promise<HttpAnswer>((resolve, reject) => {
+      const secure = target.protocol === 'https:';
       const send = secure ? httpsRequest : httpRequest;
       const req = send(
-        url,
-        { headers, signal, agent: secure ? agents['https:'] : agents['http:'] },
+        {
+          protocol: target.protocol,
+          hostname: target.hostname,
+          port: target.port,
+          path: target.path,
+          method: 'GET',
+          headers,
+          signal,
+          agent: secure ? agents['https:'] : agents['http:'],
+        },
         (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+          const status = res.statusCode ?? 0;
+          if (options.headersOnly) {
+            res.destroy();
+            resolve({ status, headers: res.headers, body: '' });
+            return;
+          }
+          readBounded(res, options.maxBytes, res.headers['content-length']).then(
+            (body) => resolve({ status, headers: res.headers, body: body.toString('utf8') }),
+            reject,
           );
-          res.on('error', reject);
         },
       );
       req.on('error', reject);
@@ -94,10 +140,28 @@ export function nodeTransport(maxSockets: number): Transport & { destroy(): void
   });
 }
 
+/** What a conditional read of a namespace's evaluation snapshot found. */
+export interface SnapshotProbe {
+  /** 304: the namespace's version still has the ETag sent. */
+  notModified: boolean;
+  /** The namespace's current ETag; undefined when the master sends none. */
+  etag: string | undefined;
+}
+
 export interface FliptClient {
-  /** GETs `path` (relative to the base URL) and returns the parsed JSON. */
+  /** GETs `path` (relative to the base URL, already encoded) and returns the parsed JSON. */
   getJson(path: string, query: Record<string, string>, signal?: AbortSignal): Promise<unknown>;
+  /**
+   * Asks for the namespace's evaluation snapshot with `If-None-Match` and reads only the status and
+   * the ETag (the body is dropped unread). Undefined when the master has no such endpoint.
+   */
+  probeSnapshot(
+    namespace: string,
+    ifNoneMatch: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<SnapshotProbe | undefined>;
   readonly pageLimit: number;
+  readonly maxPages: number;
   /** HTTP requests sent so far, retries included. */
   readonly requests: number;
   /** Closes idle keep-alive sockets. */
@@ -120,22 +184,43 @@ function errorDetail(body: string): string {
 }
 
 export function createFliptClient(options: FliptClientOptions): FliptClient {
-  const base = options.baseUrl.replace(/\/+$/, '');
+  const base = new URL(options.baseUrl);
+  const origin = {
+    protocol: base.protocol as 'http:' | 'https:',
+    // node:http wants an IPv6 address without its brackets.
+    hostname: base.hostname.replace(/^\[|\]$/g, ''),
+    port: base.port,
+  };
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const display = `${base.origin}${basePath}`;
   const own = options.transport ? undefined : nodeTransport(options.maxSockets ?? 16);
   const transport = options.transport ?? (own as Transport);
   const sleep = options.sleep ?? sleepBetweenRetries;
+  const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.token) headers['authorization'] = `Bearer ${options.token}`;
   let requests = 0;
 
-  async function attempt(url: string, signal: AbortSignal | undefined): Promise<unknown> {
+  async function attempt(
+    path: string,
+    signal: AbortSignal | undefined,
+    extraHeaders: Record<string, string> | undefined,
+    headersOnly: boolean,
+  ): Promise<HttpAnswer> {
+    const url = `${display}${path}`;
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     requests++;
-    let response: { status: number; body: string };
+    let response: HttpAnswer;
     try {
-      response = await transport(new URL(url), headers, combined);
+      response = await transport(
+        { ...origin, path: `${basePath}${path}` },
+        extraHeaders ? { ...headers, ...extraHeaders } : headers,
+        combined,
+        { maxBytes, headersOnly },
+      );
     } catch (err) {
+      if (err instanceof BodyTooLargeError) throw new FliptReadError(`GET ${url}: ${err.message}`);
       if (timeout.aborted && !signal?.aborted) {
         throw new FliptReadError(`GET ${url}: no complete answer within ${options.timeoutMs} ms`);
       }
@@ -145,45 +230,79 @@ export function createFliptClient(options: FliptClientOptions): FliptClient {
       const prefix = typeof code === 'string' && !detail.includes(code) ? `${code}: ` : '';
       throw new FliptReadError(`GET ${url}: ${prefix}${detail}`, true);
     }
-    const { body } = response;
-    if (response.status !== 200) {
+    if (response.status !== 200 && !(headersOnly && response.status === 304)) {
       const hint =
         response.status === 401 || response.status === 403
           ? ' (check the Flipt token: --flipt-token / FLIPT_EXPORTER_FLIPT_TOKEN)'
           : '';
-      throw new FliptReadError(
-        `GET ${url}: HTTP ${response.status}: ${errorDetail(body)}${hint}`,
-        RETRYABLE_STATUS.has(response.status),
+      throw Object.assign(
+        new FliptReadError(
+          `GET ${url}: HTTP ${response.status}: ${errorDetail(response.body)}${hint}`,
+          RETRYABLE_STATUS.has(response.status),
+        ),
+        { status: response.status },
       );
     }
-    try {
-      return JSON.parse(body);
-    } catch (err) {
-      throw new FliptReadError(
-        `GET ${url}: the answer is not valid JSON (${err instanceof Error ? err.message : String(err)})`,
-      );
+    return response;
+  }
+
+  async function withRetries<T>(signal: AbortSignal | undefined, once: () => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await once();
+      } catch (err) {
+        if (!(err instanceof FliptReadError) || !err.retryable || tries >= options.retries) throw err;
+        await sleep(100 * 2 ** tries, signal);
+      }
     }
   }
 
   return {
     pageLimit: options.pageLimit ?? MAX_PAGE_LIMIT,
+    maxPages: options.maxPages ?? DEFAULT_MAX_PAGES,
     get requests() {
       return requests;
     },
     close() {
       own?.destroy();
     },
-    async getJson(path, query, signal) {
+    getJson(path, query, signal) {
       const qs = new URLSearchParams(query).toString();
-      const url = `${base}${path}${qs ? `?${qs}` : ''}`;
-      for (let tries = 0; ; tries++) {
+      const full = `${path}${qs ? `?${qs}` : ''}`;
+      return withRetries(signal, async () => {
+        const { body } = await attempt(full, signal, undefined, false);
         try {
-          return await attempt(url, signal);
+          return JSON.parse(body) as unknown;
         } catch (err) {
-          if (!(err instanceof FliptReadError) || !err.retryable || tries >= options.retries) throw err;
-          await sleep(100 * 2 ** tries, signal);
+          throw new FliptReadError(
+            `GET ${display}${full}: the answer is not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+          );
         }
-      }
+      });
+    },
+    probeSnapshot(namespace, ifNoneMatch, signal) {
+      const path = `/internal/v1/evaluation/snapshot/namespace/${seg(namespace)}`;
+      return withRetries(signal, async () => {
+        let answer: HttpAnswer;
+        try {
+          answer = await attempt(
+            path,
+            signal,
+            ifNoneMatch === undefined ? undefined : { 'if-none-match': ifNoneMatch },
+            true,
+          );
+        } catch (err) {
+          // A master without the endpoint (or a proxy hiding it): no change detection, full reads.
+          const status = (err as { status?: unknown }).status;
+          if (status === 404 || status === 405 || status === 501) return undefined;
+          throw err;
+        }
+        const etag = answer.headers['etag'];
+        return {
+          notModified: answer.status === 304,
+          etag: typeof etag === 'string' && etag !== '' ? etag : undefined,
+        };
+      });
     },
   };
 }
@@ -206,6 +325,12 @@ export async function listAll<T>(
   let last: Page<T> | undefined;
   let pages = 0;
   do {
+    if (pages >= client.maxPages) {
+      throw new FliptReadError(
+        `${what}: still not at the end after ${pages} pages (--max-pages ${client.maxPages}); ` +
+          'a master that keeps handing out page tokens is broken',
+      );
+    }
     const query: Record<string, string> = { limit: String(client.pageLimit) };
     if (token) query['pageToken'] = token;
     const json = await client.getJson(path, query, signal);
@@ -223,9 +348,17 @@ export async function listAll<T>(
     }
     seenTokens.add(token);
   } while (token);
-  // jsonpb always writes totalCount; 0 next to items means the endpoint does not count.
+  // Every list of Flipt v1.61.1 counts (internal/server: ListNamespaces, ListFlags,
+  // ListSegments, ListRules, ListRollouts set totalCount from the store's Count*), and the
+  // gateway writes it even when 0: a page without it, or with another count, is not the master's.
   const total = last?.totalCount;
-  if (total !== undefined && !(total === 0 && items.length > 0) && total !== items.length) {
+  if (total === undefined) {
+    throw new FliptReadError(
+      `${what}: the master's answer has no totalCount, which every Flipt v1 list reports; ` +
+        `refusing ${items.length} items that cannot be checked`,
+    );
+  }
+  if (total !== items.length) {
     throw new FliptReadError(
       `${what}: read ${items.length} items in ${pages} pages but the master counts ${total}; ` +
         'a page is missing or the list changed while it was read',
@@ -275,8 +408,6 @@ export async function mapLimit<T, R>(
   return results;
 }
 
-const seg = encodeURIComponent;
-
 async function readFlag(
   client: FliptClient,
   namespace: string,
@@ -303,7 +434,7 @@ async function readFlag(
   return { flag, rules, rollouts: [] };
 }
 
-async function readNamespace(
+export async function readNamespace(
   client: FliptClient,
   namespace: ApiNamespace,
   concurrency: number,
@@ -347,8 +478,12 @@ export interface ReadOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** Reads the master's whole state (or the chosen namespaces); throws on any failed or odd read. */
-export async function readFliptState(client: FliptClient, options: ReadOptions): Promise<FliptState> {
+/**
+ * The namespaces to export: every namespace the master lists, or the chosen ones. A master listing
+ * none is broken (Flipt always has `default`, and refuses to delete it): an error, never an empty
+ * export.
+ */
+export async function listNamespaces(client: FliptClient, options: ReadOptions): Promise<ApiNamespace[]> {
   const { signal } = options;
   let namespaces: ApiNamespace[];
   if (options.namespaces === undefined) {
@@ -360,6 +495,12 @@ export async function readFliptState(client: FliptClient, options: ReadOptions):
       'namespaces',
       signal,
     );
+    if (namespaces.length === 0) {
+      throw new FliptReadError(
+        'the master lists no namespaces; a Flipt master always has "default", so it is broken or ' +
+          'not a Flipt master: refusing to export',
+      );
+    }
   } else {
     namespaces = await mapLimit(
       options.namespaces,
@@ -377,10 +518,16 @@ export async function readFliptState(client: FliptClient, options: ReadOptions):
     );
   }
   requireUnique(namespaces, (n) => n.key, 'namespaces');
+  return namespaces;
+}
+
+/** Reads the master's whole state (or the chosen namespaces); throws on any failed or odd read. */
+export async function readFliptState(client: FliptClient, options: ReadOptions): Promise<FliptState> {
+  const namespaces = await listNamespaces(client, options);
   const result: NamespaceState[] = [];
   // Namespaces one after another, flags within each in parallel: the bound stays `concurrency`.
   for (const namespace of namespaces) {
-    result.push(await readNamespace(client, namespace, options.concurrency, signal));
+    result.push(await readNamespace(client, namespace, options.concurrency, options.signal));
   }
   return { namespaces: result };
 }

@@ -6,7 +6,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { parseConfig, usage, type ExporterConfig } from './config.ts';
-import { runExport, type ExportDeps, type ExportOutcome } from './export.ts';
+import { NamespaceChangeTracker } from './changes.ts';
+import {
+  runExport,
+  type ExportChangeTracker,
+  type ExportDeps,
+  type ExportOptions,
+  type ExportOutcome,
+} from './export.ts';
 import { createFliptClient } from './flipt.ts';
 import { createMetrics, HealthTracker } from './metrics.ts';
 import { createS3Store } from './s3.ts';
@@ -45,22 +52,48 @@ export function logOutcome(logger: Logger, outcome: ExportOutcome, object: strin
     );
     return;
   }
-  const { status, namespaces, flags, segments, bytes, sha256, fliptRequests } = outcome;
+  const { status, namespaces, flags, segments, documents, bytes, sha256, fliptRequests, rewrites } = outcome;
+  if (status === 'uploaded' && rewrites.length > 0) {
+    // Once per upload, not per unchanged watch tick: the same rewrite would repeat forever.
+    logger.info(
+      {
+        rewrites: rewrites
+          .slice(0, 50)
+          .map((r) => `${r.namespace}/${r.segment} ${r.property}: ${r.from} → ${r.to}`),
+        count: rewrites.length,
+      },
+      `wrote ${rewrites.length} "lt" constraint(s) as the exactly equivalent "lte" (Flipt v1.61.1 sidecars cannot read "lt")`,
+    );
+  }
   logger.info(
     {
       result: status,
       namespaces,
       flags,
       segments,
+      documents,
       bytes,
       sha256,
       previousFlags: status === 'uploaded' ? outcome.previousFlags : undefined,
       fliptRequests,
+      namespacesRead: outcome.namespacesRead,
+      rewrittenConstraints: rewrites.length,
       durationMs,
       object,
     },
     status === 'uploaded' ? 'export uploaded' : 'export unchanged, nothing uploaded',
   );
+}
+
+function exportOptions(config: ExporterConfig, signal: AbortSignal): ExportOptions {
+  return {
+    namespaces: config.namespaces,
+    concurrency: config.concurrency,
+    shrink: { allowShrink: config.allowShrink, maxShrink: config.maxShrink },
+    flagsPerDocument: config.flagsPerDocument,
+    deadlineMs: config.deadlineMs,
+    signal,
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -95,14 +128,11 @@ async function watch(
     { listen: app.addresses(), intervalMs: config.intervalMs },
     'watching: serving /healthz and /metrics',
   );
+  const changes: ExportChangeTracker = new NamespaceChangeTracker();
   while (!signal.aborted) {
     const started = Date.now();
-    const outcome = await runExport(deps, {
-      namespaces: config.namespaces,
-      concurrency: config.concurrency,
-      shrink: { allowShrink: config.allowShrink, maxShrink: config.maxShrink },
-      signal,
-    });
+    // Each tick has its own deadline; one that runs over fails alone and the loop goes on.
+    const outcome = await runExport(deps, { ...exportOptions(config, signal), changes });
     if (signal.aborted) break;
     metrics.record(outcome, Date.now() / 1000);
     health.record(outcome, new Date());
@@ -156,6 +186,8 @@ export async function main(
     token: config.fliptToken,
     timeoutMs: config.timeoutMs,
     retries: config.fliptRetries,
+    maxPages: config.maxPages,
+    maxResponseBytes: config.maxResponseBytes,
     // Per-flag calls plus the flag and segment lists read side by side.
     maxSockets: config.concurrency + 2,
   });
@@ -185,12 +217,7 @@ export async function main(
 
   try {
     if (config.watch) return await watch(config, deps, logger, object, signal);
-    const outcome = await runExport(deps, {
-      namespaces: config.namespaces,
-      concurrency: config.concurrency,
-      shrink: { allowShrink: config.allowShrink, maxShrink: config.maxShrink },
-      signal,
-    });
+    const outcome = await runExport(deps, exportOptions(config, signal));
     logOutcome(logger, outcome, object);
     return outcome.status === 'failed' ? EXIT_FAILED : EXIT_OK;
   } finally {

@@ -9,7 +9,7 @@ export interface ExporterMetrics {
   record(outcome: ExportOutcome, atSeconds: number): void;
 }
 
-const STAGES: readonly FailureStage[] = ['flipt', 'render', 'schema', 's3', 'guard'];
+const STAGES: readonly FailureStage[] = ['flipt', 'render', 'schema', 's3', 'guard', 'deadline'];
 
 export function createMetrics(options: { processMetrics?: boolean } = {}): ExporterMetrics {
   const registry = new Registry();
@@ -33,7 +33,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Expor
   });
   const failures = new Counter({
     name: 'flipt_exporter_failures_total',
-    help: 'Failed or refused exports, by the stage that stopped them (flipt, render, schema, s3, guard).',
+    help: 'Failed or refused exports, by the stage that stopped them (flipt, render, schema, s3, guard, deadline).',
     labelNames: ['stage'],
     registers,
   });
@@ -59,6 +59,16 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Expor
     help: 'Segments in the last successful export.',
     registers,
   });
+  const rewritten = new Gauge({
+    name: 'flipt_exporter_rewritten_constraints',
+    help: 'Constraints "lt" written as the exactly equivalent "lte" in the last successful export (Flipt v1.61.1 sidecars cannot read "lt").',
+    registers,
+  });
+  const namespacesRead = new Counter({
+    name: 'flipt_exporter_namespaces_read_total',
+    help: 'Namespaces read from the master; in watch mode only those whose version ETag changed.',
+    registers,
+  });
   const bytes = new Gauge({
     name: 'flipt_exporter_object_bytes',
     help: 'Size of the object of the last successful export.',
@@ -74,6 +84,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Expor
         failures.labels(outcome.stage).inc();
         return;
       }
+      namespacesRead.inc(outcome.namespacesRead);
+      rewritten.set(outcome.rewrites.length);
       if (outcome.status === 'uploaded') uploads.inc();
       else unchanged.inc();
       lastSuccess.set(atSeconds);

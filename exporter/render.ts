@@ -6,6 +6,7 @@
 // master; where that exporter omits a zero value the schema then requires (a 0% distribution or
 // threshold), the value is written.
 import type { ApiRollout, ApiRule, FlagState, FliptState, NamespaceState } from './api.ts';
+import { LT_REWRITTEN_TYPES, rewriteLessThan } from './lt-rewrite.ts';
 import { toYamlStream, type JsonValue } from './yaml.ts';
 
 export const DOCUMENT_VERSION = '1.4';
@@ -25,8 +26,26 @@ export interface ExportStats {
   segments: number;
 }
 
+/** An `lt` constraint written as its exact `lte` equivalent (see lt-rewrite.ts). */
+export interface ConstraintRewrite {
+  namespace: string;
+  segment: string;
+  property: string;
+  type: string;
+  from: string;
+  to: string;
+}
+
 export type BuildResult =
-  { ok: true; documents: ExportDocument[]; stats: ExportStats } | { ok: false; errors: string[] };
+  | { ok: true; documents: ExportDocument[]; stats: ExportStats; rewrites: ConstraintRewrite[] }
+  | { ok: false; errors: string[] };
+
+/** One namespace rendered: its document, or what is wrong with it. */
+export interface NamespaceRender {
+  document: ExportDocument;
+  errors: string[];
+  rewrites: ConstraintRewrite[];
+}
 
 const FLAG_TYPES = new Set(['VARIANT_FLAG_TYPE', 'BOOLEAN_FLAG_TYPE']);
 const MATCH_TYPES = new Set(['ALL_MATCH_TYPE', 'ANY_MATCH_TYPE']);
@@ -207,7 +226,10 @@ function renderFlag(state: FlagState, ns: string, segments: Set<string>, errors:
   return out;
 }
 
-function renderNamespace(state: NamespaceState, errors: string[]): ExportDocument {
+/** Renders one namespace (pure); errors and rewrites are returned, not thrown. */
+export function renderNamespace(state: NamespaceState): NamespaceRender {
+  const errors: string[] = [];
+  const rewrites: ConstraintRewrite[] = [];
   const ns = state.namespace;
   const namespace: Obj = { key: ns.key };
   if (ns.name !== '') namespace['name'] = ns.name;
@@ -226,8 +248,29 @@ function renderNamespace(state: NamespaceState, errors: string[]): ExportDocumen
         if (!COMPARISON_TYPES.has(c.type)) {
           errors.push(`${where} constraint ${i + 1} has unknown type ${JSON.stringify(c.type)}`);
         }
-        const constraint: Obj = { type: c.type, property: c.property, operator: c.operator };
-        if (c.value !== '') constraint['value'] = c.value;
+        let { operator, value } = c;
+        if (operator === 'lt' && LT_REWRITTEN_TYPES.has(c.type)) {
+          const rewrite = rewriteLessThan(c.type, value);
+          if (!rewrite.ok) {
+            errors.push(
+              `${where} constraint ${i + 1} (${c.property} lt): Flipt v1.61.1 sidecars cannot read "lt" ` +
+                `and it cannot be rewritten exactly: ${rewrite.reason}`,
+            );
+          } else {
+            rewrites.push({
+              namespace: ns.key,
+              segment: s.key,
+              property: c.property,
+              type: c.type,
+              from: `lt ${value}`,
+              to: `lte ${rewrite.value}`,
+            });
+            operator = rewrite.operator;
+            value = rewrite.value;
+          }
+        }
+        const constraint: Obj = { type: c.type, property: c.property, operator };
+        if (value !== '') constraint['value'] = value;
         if (c.description !== '') constraint['description'] = c.description;
         return constraint;
       });
@@ -238,17 +281,28 @@ function renderNamespace(state: NamespaceState, errors: string[]): ExportDocumen
   const flags = [...state.flags]
     .sort(byKey((f) => f.flag.key))
     .map((f) => renderFlag(f, ns.key, segmentKeys, errors));
-  return { version: DOCUMENT_VERSION, namespace, flags, segments };
+  return { document: { version: DOCUMENT_VERSION, namespace, flags, segments }, errors, rewrites };
+}
+
+/** Namespaces in the order they are written. */
+export function sortNamespaces(states: readonly NamespaceState[]): NamespaceState[] {
+  return [...states].sort(byKey((n) => n.namespace.key));
 }
 
 /** Maps the master's state to one document per namespace, or lists everything that is wrong. */
 export function buildDocuments(state: FliptState): BuildResult {
   const errors: string[] = [];
-  const namespaces = [...state.namespaces].sort(byKey((n) => n.namespace.key));
-  const documents = namespaces.map((n) => renderNamespace(n, errors));
+  const rewrites: ConstraintRewrite[] = [];
+  const documents = sortNamespaces(state.namespaces).map((n) => {
+    const rendered = renderNamespace(n);
+    errors.push(...rendered.errors);
+    rewrites.push(...rendered.rewrites);
+    return rendered.document;
+  });
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
+    rewrites,
     documents,
     stats: {
       namespaces: documents.length,

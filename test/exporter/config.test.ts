@@ -8,6 +8,7 @@ import {
   parseConfig,
   parseDuration,
   parseListen,
+  parseSize,
   usage,
   type ExporterConfig,
 } from '../../exporter/config.ts';
@@ -48,7 +49,50 @@ t.test('defaults', async (t) => {
     listen: { host: '0.0.0.0', port: 9090 },
     logLevel: 'info',
     schemaCheck: true,
+    flagsPerDocument: 100,
+    deadlineMs: 300_000,
+    maxPages: 1_000,
+    maxResponseBytes: 64 * 1024 * 1024,
   });
+});
+
+t.test('the run bounds: deadline, pages, answer size, document size', async (t) => {
+  const c = config([
+    ...required,
+    '--deadline',
+    '90s',
+    '--max-pages',
+    '50',
+    '--max-response-size',
+    '512KiB',
+    '--flags-per-document',
+    '0',
+  ]);
+  t.match(c, { deadlineMs: 90_000, maxPages: 50, maxResponseBytes: 512 * 1024, flagsPerDocument: 0 });
+  const e = config(required, {
+    FLIPT_EXPORTER_DEADLINE: '2m',
+    FLIPT_EXPORTER_MAX_PAGES: '7',
+    FLIPT_EXPORTER_MAX_RESPONSE_SIZE: '1GiB',
+    FLIPT_EXPORTER_FLAGS_PER_DOCUMENT: '250',
+  });
+  t.match(e, { deadlineMs: 120_000, maxPages: 7, maxResponseBytes: 1024 ** 3, flagsPerDocument: 250 });
+  t.equal(parseSize('2048'), 2048);
+  t.equal(parseSize('64MiB'), 64 * 1024 * 1024);
+  for (const bad of ['', 'lots', '1.5MiB', '-1', '10MB']) t.equal(parseSize(bad), undefined, bad);
+  const message = errors([
+    ...required,
+    '--deadline',
+    'soon',
+    '--max-pages',
+    '0',
+    '--max-response-size',
+    '12',
+    '--flags-per-document=-1',
+  ]);
+  t.match(message, /--deadline: expected a duration/);
+  t.match(message, /--max-pages: expected a whole number from 1/);
+  t.match(message, /--max-response-size: expected a size of at least 1KiB/);
+  t.match(message, /--flags-per-document: expected a whole number from 0/);
 });
 
 t.test('every option the issue names exists, each with an environment variable', async (t) => {

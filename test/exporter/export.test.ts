@@ -54,6 +54,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, data: MasterData)
       { flipt, store, validate },
       {
         concurrency: 4,
+        flagsPerDocument: 100,
         namespaces: options.namespaces,
         shrink: { allowShrink: options.allowShrink ?? false, maxShrink: options.maxShrink ?? 0.25 },
       },
@@ -138,10 +139,56 @@ t.test('a state that cannot be exported writes nothing', async (t) => {
   t.equal(store.heads, 0, 'the bucket is not even asked');
 });
 
-t.test("an export Flipt's schema refuses is not uploaded (the v1.61.1 'lt' typo)", async (t) => {
+t.test("'lt' (which Flipt v1.61.1 sidecars cannot read) is uploaded as its exact 'lte'", async (t) => {
+  const { master, store, run } = await setup(t, loadFixture());
+  const constraints = (name: number) =>
+    (master.data.segments['default']?.[name] as Record<string, unknown>)['constraints'] as Record<
+      string,
+      unknown
+    >[];
+  constraints(1)[1]!['operator'] = 'lt'; // NUMBER 18
+  constraints(2)[1]!['operator'] = 'lt'; // DATETIME 2025-01-01T00:00:00Z
+  const outcome = await run();
+  t.match(outcome, { status: 'uploaded' });
+  if (outcome.status !== 'uploaded') return;
+  t.same(
+    outcome.rewrites.map((r) => `${r.segment} ${r.property}: ${r.from} → ${r.to}`),
+    [
+      'beta-users age: lt 18 → lte 17.999999999999996',
+      'eu-users signed_up: lt 2025-01-01T00:00:00Z → lte 2024-12-31T23:59:59.999999999Z',
+    ],
+  );
+  const text = store.text();
+  t.match(text, /operator: lte\n\s+value: "17\.999999999999996"/);
+  t.match(text, /operator: lte\n\s+value: "2024-12-31T23:59:59\.999999999Z"/);
+  t.notMatch(text, /operator: lt\n/);
+});
+
+t.test("an 'lt' that cannot be rewritten exactly is refused, naming the segment", async (t) => {
+  const { master, store, run } = await setup(t, loadFixture());
+  const c = (
+    (master.data.segments['default']?.[1] as Record<string, unknown>)['constraints'] as Record<
+      string,
+      unknown
+    >[]
+  )[1]!;
+  c['operator'] = 'lt';
+  c['value'] = 'eighteen';
+  assertFailed(
+    t,
+    await run(),
+    'render',
+    /namespace default segment beta-users constraint 2 \(age lt\): Flipt v1\.61\.1 sidecars cannot read "lt" and it cannot be rewritten exactly: its value "eighteen" is not a finite decimal number/,
+  );
+  t.equal(store.puts, 0);
+});
+
+t.test("an export Flipt's schema refuses is not uploaded", async (t) => {
   const { master, store, run } = await setup(t, loadFixture());
   const seg = master.data.segments['default']?.[1] as Record<string, unknown>;
-  (seg['constraints'] as Record<string, unknown>[])[1]!['operator'] = 'lt';
+  // `le` is what v1.61.1's schema wants for less-than, but no master writes it: its evaluator and
+  // the schema of every other Flipt do not know it. A type the schema lacks shows the check works.
+  (seg['constraints'] as Record<string, unknown>[])[1]!['operator'] = 'isnotempty';
   const outcome = await run();
   assertFailed(
     t,

@@ -12,6 +12,9 @@ const summary = {
   bytes: 1234,
   sha256: 'ab',
   fliptRequests: 14,
+  documents: 3,
+  namespacesRead: 2,
+  rewrites: [],
   durationMs: 120,
 };
 const uploaded: ExportOutcome = { status: 'uploaded', previousFlags: 9, ...summary };
