@@ -7,40 +7,9 @@ import { createHash } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
 import { countFlagsInBody, runExport, type ExportOutcome } from '../../exporter/export.ts';
 import { createFliptClient } from '../../exporter/flipt.ts';
-import type { ObjectStore, RemoteObject } from '../../exporter/s3.ts';
 import { createDocumentValidator } from '../../exporter/schema.ts';
 import { loadFixture, startReplayMaster, syntheticData, type MasterData } from './flipt-replay.ts';
-
-class MemoryStore implements ObjectStore {
-  readonly location = 's3://memory/features.yml';
-  object: { body: Uint8Array; metadata: Record<string, string> } | undefined;
-  puts = 0;
-  heads = 0;
-  gets = 0;
-  failPuts = false;
-  head(): Promise<RemoteObject | undefined> {
-    this.heads++;
-    const o = this.object;
-    return Promise.resolve(
-      o ? { metadata: { ...o.metadata }, etag: undefined, size: o.body.byteLength } : undefined,
-    );
-  }
-  get(): Promise<Uint8Array | undefined> {
-    this.gets++;
-    return Promise.resolve(this.object?.body);
-  }
-  put(body: Uint8Array, metadata: Record<string, string>): Promise<void> {
-    this.puts++;
-    if (this.failPuts)
-      return Promise.reject(new Error('PutObject s3://memory/features.yml: HTTP 503 SlowDown'));
-    this.object = { body: Uint8Array.from(body), metadata };
-    return Promise.resolve();
-  }
-  destroy(): void {}
-  text(): string {
-    return Buffer.from(this.object?.body ?? new Uint8Array()).toString('utf8');
-  }
-}
+import { MemoryStore } from './memory-store.ts';
 
 const validate = createDocumentValidator();
 

@@ -5,6 +5,7 @@
 // written, unset messages as null), not recordings of a running master. Paging copies Flipt's
 // storage: `limit` defaults to 25 and is clamped to 100, `pageToken` is opaque, `nextPageToken`
 // is empty on the last page and `totalCount` counts the whole list.
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -31,7 +32,11 @@ export interface MasterData {
 
 export interface ReplayRequest {
   method: string;
+  /** The decoded-URL path as a URL parser sees it (dot segments resolved). */
   path: string;
+  /** The path exactly as it arrived on the wire, before any parsing. */
+  rawPath: string;
+  ifNoneMatch: string | undefined;
   query: URLSearchParams;
   authorization: string | undefined;
 }
@@ -39,6 +44,9 @@ export interface ReplayRequest {
 export interface ReplayAnswer {
   status: number;
   body: string;
+  headers?: Record<string, string>;
+  /** Send the body in pieces without Content-Length (chunked). */
+  chunked?: boolean;
   /** Wait this long before answering (to provoke timeouts). */
   delayMs?: number;
   /** Close the connection without an answer. */
@@ -103,12 +111,32 @@ function page(list: Json[], field: string, query: URLSearchParams): ReplayAnswer
   });
 }
 
+/**
+ * The namespace's version ETag as Flipt's evaluation snapshot endpoint sends it: a SHA-1 that
+ * changes with every write to the namespace (here: with its data).
+ */
+export function namespaceEtag(data: MasterData, ns: string): string {
+  const of = (lists: Record<string, Json[]>) =>
+    Object.entries(lists).filter(([key]) => key === ns || key.startsWith(`${ns}/`));
+  const state = [data.flags[ns], data.segments[ns], of(data.rules), of(data.rollouts)];
+  return createHash('sha1').update(JSON.stringify(state)).digest('hex');
+}
+
 /** What a Flipt v1 master answers for the read endpoints the exporter uses. */
 export function answer(data: MasterData, request: ReplayRequest): ReplayAnswer {
-  const parts = request.path
+  // Routed like grpc-gateway: on the raw path's segments, each decoded on its own.
+  const parts = request.rawPath
     .split('/')
     .filter((p) => p !== '')
     .map(decodeURIComponent);
+  if (parts.slice(0, 5).join('/') === 'internal/v1/evaluation/snapshot/namespace' && parts.length === 6) {
+    const ns = parts[5] as string;
+    if (!data.namespaces.some((n) => n['key'] === ns)) return notFound(`namespace "${ns}" not found`);
+    // Flipt answers 304 without reading when If-None-Match is current; the body is not used.
+    const etag = namespaceEtag(data, ns);
+    if (request.ifNoneMatch === etag) return { status: 304, body: '', headers: { etag } };
+    return { status: 200, body: JSON.stringify({ namespace: { key: ns }, flags: [] }), headers: { etag } };
+  }
   if (request.method !== 'GET' || parts[0] !== 'api' || parts[1] !== 'v1' || parts[2] !== 'namespaces') {
     return notFound(`no route for ${request.method} ${request.path}`);
   }
@@ -149,6 +177,8 @@ export async function startReplayMaster(options: StartOptions): Promise<ReplayMa
     const request: ReplayRequest = {
       method: req.method ?? 'GET',
       path: url.pathname,
+      rawPath: (req.url ?? '/').split('?')[0] as string,
+      ifNoneMatch: req.headers['if-none-match'],
       query: url.searchParams,
       authorization: req.headers.authorization,
     };
@@ -165,8 +195,19 @@ export async function startReplayMaster(options: StartOptions): Promise<ReplayMa
         req.socket.destroy();
         return;
       }
-      res.writeHead(reply.status, { 'content-type': 'application/json' });
-      res.end(reply.body);
+      if (!reply.chunked) {
+        res.writeHead(reply.status, {
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(reply.body)),
+          ...reply.headers,
+        });
+        res.end(reply.body);
+        return;
+      }
+      res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+      const piece = 64 * 1024;
+      for (let i = 0; i < reply.body.length; i += piece) res.write(reply.body.slice(i, i + piece));
+      res.end();
     };
     if (reply.delayMs) setTimeout(send, reply.delayMs);
     else send();
