@@ -122,6 +122,26 @@ t.test('the rendered config.yaml is what `serve --config` accepts, with the rele
   }
 });
 
+t.test(
+  'Kubernetes without native sidecars is refused unless the sidecar is a regular container',
+  async (t) => {
+    const old = await runHelm(['template', 'x', CHART, '--kube-version', '1.28.3']);
+    t.not(old.code, 0);
+    t.match(old.stderr, /no native sidecars \(>= 1\.29\).*nativeSidecar=false/);
+    const classic = await runHelm([
+      'template',
+      'x',
+      CHART,
+      '--kube-version',
+      '1.28.3',
+      '--set',
+      'config.sidecar.nativeSidecar=false',
+    ]);
+    t.equal(classic.code, 0, classic.stderr);
+    t.equal((await runHelm(['template', 'x', CHART, '--kube-version', '1.29.0'])).code, 0, '1.29 is enough');
+  },
+);
+
 t.test('invalid values are refused with the field named', async (t) => {
   const cases: [string[], RegExp][] = [
     [['config.storage.bucket=Not_A_Bucket'], /config\/storage\/bucket/],
