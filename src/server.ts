@@ -1,10 +1,11 @@
 // Running the webhook: HTTPS only (TLS >= 1.2), certificate reload without restart, and a graceful
-// stop that lets in-flight admission requests finish.
+// stop that lets in-flight admission requests finish and closes keep-alive connections cleanly.
 import type { FastifyInstance } from 'fastify';
 import { destination } from 'pino';
 import type { Server as HttpsServer } from 'node:https';
 import type { InjectorConfig } from './core/config.ts';
 import { buildApp, tlsOptions } from './webhook/app.ts';
+import { gracefulClose } from './webhook/drain.ts';
 
 export interface InjectorServerOptions {
   host?: string;
@@ -13,6 +14,10 @@ export interface InjectorServerOptions {
   config: InjectorConfig;
   /** pino log level; false silences logging (tests). Defaults to the config's injector.logLevel. */
   logLevel?: string | false;
+  /** TLS handshake timeout (default HANDSHAKE_TIMEOUT_MS); tests shorten it. */
+  handshakeTimeoutMs?: number;
+  /** How long a stop lets open keep-alive connections bring requests (default DRAIN_MS). */
+  drainMs?: number;
 }
 
 export interface InjectorServer {
@@ -34,7 +39,9 @@ export async function startInjectorServer(options: InjectorServerOptions): Promi
     config: options.config,
     tls: options.tls,
     logger: level === false ? false : { level, stream: stdout },
+    ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
   });
+  gracefulClose(app, options.drainMs);
   if (stdout) app.addHook('onClose', async () => stdout.flushSync());
   const host = options.host ?? '0.0.0.0';
   await app.listen({ host, port: options.port });

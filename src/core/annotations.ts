@@ -19,6 +19,8 @@ import {
   parseQuantity,
   type Format,
 } from './formats.ts';
+import { clip, MAX_PROBLEMS, ProblemList, quote, SmallestStrings } from './bounded.ts';
+import { closestKey } from './suggest.ts';
 
 export const ANNOTATION_PREFIX = 'flipt.io/';
 export const INJECT_LABEL = 'flipt.io/inject';
@@ -117,23 +119,15 @@ export const ANNOTATIONS: Record<string, AnnotationSpec> = {
   },
 };
 
-/** Levenshtein distance, for "did you mean" on a mistyped annotation. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
-}
+/** Where to find the known annotations: said once per refusal, not after every unknown key. */
+export const ANNOTATIONS_POINTER =
+  'the flipt.io/* annotations are listed under "Per-pod annotations" in the flipt-sidecar-injector README';
 
-function closest(key: string, known: string[]): string | undefined {
-  const [best] = known.map((k) => ({ k, d: editDistance(key, k) })).sort((x, y) => x.d - y.d);
-  return best && best.d <= 3 ? best.k : undefined;
+function unknownKeyProblem(key: string): string {
+  if (key === INJECT_LABEL)
+    return `annotation ${key} is not recognised (${INJECT_LABEL} is a label, not an annotation: set it under metadata.labels)`;
+  const suggestion = closestKey(key, Object.keys(ANNOTATIONS));
+  return `annotation ${clip(key)} is not recognised${suggestion ? ` (did you mean ${suggestion}?)` : ''}`;
 }
 
 export type SettingsResult = { ok: true; settings: SidecarSettings } | { ok: false; errors: string[] };
@@ -163,36 +157,39 @@ export function resolveSettings(
   annotations: Record<string, string> = {},
 ): SettingsResult {
   const settings = sidecarDefaults(config);
-  const errors: string[] = [];
-  // Known keys in table order, then unknown ones sorted: the same errors in the same order whatever
-  // order the pod lists its annotations in (the API server hands webhooks sorted maps, a file need not).
-  const ours = Object.keys(annotations).filter(
-    (key) => key.startsWith(ANNOTATION_PREFIX) && key !== STATUS_ANNOTATION,
-  );
-  const known = Object.keys(ANNOTATIONS).filter((key) => ours.includes(key));
-  const unknown = ours.filter((key) => !(key in ANNOTATIONS)).sort();
-  for (const key of [...known, ...unknown]) {
+  // One pass over the pod's keys. Known keys are checked in table order, then unknown ones sorted:
+  // the same errors in the same order whatever order the pod lists its annotations in (the API
+  // server hands webhooks sorted maps, a file need not). Only the first MAX_PROBLEMS unknown keys
+  // are kept (and counted beyond), so a pod with thousands of them costs one linear pass.
+  const unknown = new SmallestStrings(MAX_PROBLEMS);
+  for (const key in annotations) {
+    if (key.startsWith(ANNOTATION_PREFIX) && key !== STATUS_ANNOTATION && !Object.hasOwn(ANNOTATIONS, key))
+      unknown.add(key);
+  }
+  const problems = new ProblemList(MAX_PROBLEMS);
+  for (const [key, spec] of Object.entries(ANNOTATIONS)) {
+    if (!Object.hasOwn(annotations, key)) continue;
     const value = annotations[key] as string;
-    const spec = ANNOTATIONS[key];
-    if (!spec) {
-      const suggestion = closest(key, Object.keys(ANNOTATIONS));
-      const hint =
-        key === INJECT_LABEL
-          ? ` (${INJECT_LABEL} is a label, not an annotation: set it under metadata.labels)`
-          : `${suggestion ? ` (did you mean ${suggestion}?)` : ''}; known annotations: ${Object.keys(ANNOTATIONS).join(', ')}`;
-      errors.push(`annotation ${key} is not recognised${hint}`);
-      continue;
-    }
     const problem = checkFormat(spec.format, value);
     if (problem) {
-      errors.push(
-        `annotation ${key}: invalid value ${JSON.stringify(value)}${detailSuffix(problem)}; allowed: ${spec.format.allowed}`,
+      problems.add(
+        () =>
+          `annotation ${key}: invalid value ${quote(value)}${detailSuffix(problem)}; allowed: ${spec.format.allowed}`,
       );
       continue;
     }
     spec.apply(settings, value);
   }
-  if (errors.length > 0) return { ok: false, errors };
+  for (const key of unknown.items) problems.add(() => unknownKeyProblem(key));
+  // Counted, not examined: the unknown keys past the first MAX_PROBLEMS.
+  problems.addUnexamined(unknown.count - unknown.items.length);
+  if (problems.count > 0) {
+    const errors = problems.list();
+    const typos = unknown.count - (unknown.items.includes(INJECT_LABEL) ? 1 : 0);
+    if (typos > 0) errors.push(ANNOTATIONS_POINTER);
+    return { ok: false, errors };
+  }
+  const errors: string[] = [];
 
   const { httpPort, grpcPort, resources } = settings.sidecar;
   if (httpPort === grpcPort) {

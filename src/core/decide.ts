@@ -1,6 +1,7 @@
 // Who gets a sidecar, and why: one function whose answer carries a reason code (for metrics) and a
 // sentence (for logs, denials and `flipt-injector check`).
 import { INJECT_LABEL } from './annotations.ts';
+import { quote } from './bounded.ts';
 import type { Pod } from './k8s.ts';
 
 export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
@@ -75,7 +76,7 @@ export function decide(input: DecisionInput): Decision {
     return {
       action: 'reject',
       reason: 'invalid-inject-label',
-      message: `label ${INJECT_LABEL} has the value ${JSON.stringify(label)}; allowed: "true" (inject) or "false" (opt out)`,
+      message: `label ${INJECT_LABEL} has the value ${quote(label)}; allowed: "true" (inject) or "false" (opt out)`,
     };
   }
   if (namespaceEnabled) {

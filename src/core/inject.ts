@@ -2,13 +2,16 @@
 // conflicts, build the sidecar, and plan the JSON Patch. Idempotent: a pod whose flipt.io/status
 // annotation shows it already carries the sidecar we would build gets an empty patch.
 import { resolveSettings, STATUS_ANNOTATION } from './annotations.ts';
+import { capMessage, clip, MAX_PROBLEMS, ProblemList, quote } from './bounded.ts';
 import type { InjectorConfig } from './config.ts';
 import { decide, type Decision } from './decide.ts';
 import type { Container, PatchOperation, Pod, Volume } from './k8s.ts';
 import { addToArray, pointer, setInMap } from './patch.ts';
+import { podInvariantProblems } from './pod-checks.ts';
 import { buildSidecar, HTTP_PORT_NAME, SIDECAR_NAME, VOLUME_NAME } from './sidecar.ts';
 
-export type RejectReason = 'invalid-inject-label' | 'invalid-annotation' | 'invalid-status' | 'conflict';
+export type RejectReason =
+  'invalid-inject-label' | 'invalid-annotation' | 'invalid-status' | 'invalid-pod' | 'conflict';
 
 export type InjectionResult =
   | { outcome: 'injected'; decision: Decision; patch: PatchOperation[]; changed: boolean }
@@ -38,7 +41,7 @@ function readStatus(pod: Pod): StatusRead {
   if (text === undefined) return { ok: true, status: undefined };
   const invalid = {
     ok: false as const,
-    error: `annotation ${STATUS_ANNOTATION} is written by the injector and is not valid (${JSON.stringify(text)}); remove it and create the pod again`,
+    error: `annotation ${STATUS_ANNOTATION} is written by the injector and is not valid (${quote(text)}); remove it and create the pod again`,
   };
   let parsed: unknown;
   try {
@@ -46,10 +49,17 @@ function readStatus(pod: Pod): StatusRead {
   } catch {
     return invalid;
   }
-  const isNames = (v: unknown) => Array.isArray(v) && v.every((n) => typeof n === 'string');
+  // Only names the injector ever writes: a status is at most three one-item lists, so checking it,
+  // and later looking names up in it, costs nothing however large a forged one is.
+  const isNames = (v: unknown, ours: string) =>
+    Array.isArray(v) && v.length <= 1 && v.every((n) => n === ours);
   if (typeof parsed !== 'object' || parsed === null) return invalid;
   const record = parsed as Record<string, unknown>;
-  if (!isNames(record.initContainers) || !isNames(record.containers) || !isNames(record.volumes))
+  if (
+    !isNames(record.initContainers, SIDECAR_NAME) ||
+    !isNames(record.containers, SIDECAR_NAME) ||
+    !isNames(record.volumes, VOLUME_NAME)
+  )
     return invalid;
   return { ok: true, status: record as unknown as InjectionStatus };
 }
@@ -97,14 +107,14 @@ type ContainerList = 'initContainers' | 'containers';
 
 function conflicts(pod: Pod, container: Container, status: InjectionStatus | undefined): string[] {
   const spec = pod.spec;
-  const errors: string[] = [];
+  const errors = new ProblemList(MAX_PROBLEMS);
   const owned = (list: ContainerList | 'volumes', name: string) => status?.[list].includes(name) ?? false;
   const lists: ContainerList[] = ['initContainers', 'containers'];
   for (const list of lists) {
     for (const c of spec?.[list] ?? []) {
       if (c.name === SIDECAR_NAME) {
         if (!owned(list, c.name)) {
-          errors.push(
+          errors.add(
             `a container named ${SIDECAR_NAME} already exists in spec.${list} and was not injected by flipt-sidecar-injector (no ${STATUS_ANNOTATION} annotation lists it); rename that container, or opt the pod out with label flipt.io/inject=false`,
           );
         }
@@ -115,13 +125,15 @@ function conflicts(pod: Pod, container: Container, status: InjectionStatus | und
           const which = ours.name === HTTP_PORT_NAME ? 'HTTP' : 'gRPC';
           const annotation = ours.name === HTTP_PORT_NAME ? 'flipt.io/http-port' : 'flipt.io/grpc-port';
           if (port.containerPort === ours.containerPort) {
-            errors.push(
-              `container ${c.name} already uses port ${port.containerPort}, which the sidecar's ${which} port needs; choose another port for the sidecar with annotation ${annotation}`,
+            errors.add(
+              () =>
+                `container ${clip(c.name)} already uses port ${port.containerPort}, which the sidecar's ${which} port needs; choose another port for the sidecar with annotation ${annotation}`,
             );
           }
           if (port.name !== undefined && port.name === ours.name) {
-            errors.push(
-              `container ${c.name} already has a port named ${port.name}, which the sidecar's ${which} port needs; rename that port`,
+            errors.add(
+              () =>
+                `container ${clip(c.name)} already has a port named ${clip(port.name as string)}, which the sidecar's ${which} port needs; rename that port`,
             );
           }
         }
@@ -130,12 +142,12 @@ function conflicts(pod: Pod, container: Container, status: InjectionStatus | und
   }
   for (const v of spec?.volumes ?? []) {
     if (v.name === VOLUME_NAME && !owned('volumes', v.name)) {
-      errors.push(
+      errors.add(
         `a volume named ${VOLUME_NAME} already exists and was not injected by flipt-sidecar-injector; rename that volume`,
       );
     }
   }
-  return errors;
+  return errors.list();
 }
 
 /** Patch operations that bring the pod to exactly one up-to-date sidecar, one volume and the status. */
@@ -178,7 +190,7 @@ function planPatch(pod: Pod, container: Container, volume: Volume, native: boole
 
 /** The one wording of a refusal, used by the webhook's denial and the CLI's error output alike. */
 export function rejectionMessage(subject: string, errors: string[]): string {
-  return `flipt-sidecar-injector refused ${subject}: ${errors.join('; ')}`;
+  return capMessage(`flipt-sidecar-injector refused ${subject}: ${errors.join('; ')}`);
 }
 
 export function injectPod(pod: Pod, context: InjectionContext): InjectionResult {
@@ -200,6 +212,9 @@ export function injectPod(pod: Pod, context: InjectionContext): InjectionResult 
     return { outcome: 'rejected', decision, reason: 'invalid-annotation', errors: resolved.errors };
   const status = readStatus(pod);
   if (!status.ok) return { outcome: 'rejected', decision, reason: 'invalid-status', errors: [status.error] };
+
+  const invalid = podInvariantProblems(pod);
+  if (invalid.length > 0) return { outcome: 'rejected', decision, reason: 'invalid-pod', errors: invalid };
 
   const { container, volume } = buildSidecar(resolved.settings);
   const clashes = conflicts(pod, container, status.status);

@@ -1,6 +1,10 @@
 // The slices of Kubernetes object shapes the core reads and writes. Objects arrive as plain JSON
 // (from an AdmissionReview or a YAML manifest), so these describe JSON, and every field we do not
 // touch is carried through untouched.
+import { clip } from './bounded.ts';
+
+/** Kubernetes names are at most 253 characters; longer ones are clipped in messages. */
+const MAX_NAME_CHARS = 253;
 
 export interface EnvVar {
   name: string;
@@ -84,5 +88,6 @@ export type PatchOperation =
 export function podDisplayName(pod: Pod, namespace: string | undefined): string {
   const meta = pod.metadata ?? {};
   const name = meta.name || (meta.generateName ? `${meta.generateName}*` : '<unnamed>');
-  return `${namespace || meta.namespace || '<no namespace>'}/${name}`;
+  // Names are checked by the API server only after admission: clip what a request can make huge.
+  return `${clip(namespace || meta.namespace || '<no namespace>', MAX_NAME_CHARS)}/${clip(name, MAX_NAME_CHARS)}`;
 }

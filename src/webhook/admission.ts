@@ -4,33 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { rejectionMessage, type InjectionResult } from '../core/inject.ts';
 import type { Pod } from '../core/k8s.ts';
-
-const StringMap = Type.Record(Type.String(), Type.String());
-const Named = Type.Object({ name: Type.String() });
-const ContainerShape = Type.Object({
-  name: Type.String(),
-  ports: Type.Optional(
-    Type.Array(Type.Object({ containerPort: Type.Integer(), name: Type.Optional(Type.String()) })),
-  ),
-});
-
-// Only the parts of a Pod the injector reads; everything else passes through untouched.
-const PodShape = Type.Object({
-  metadata: Type.Optional(
-    Type.Object({
-      name: Type.Optional(Type.String()),
-      generateName: Type.Optional(Type.String()),
-      namespace: Type.Optional(Type.String()),
-      labels: Type.Optional(StringMap),
-      annotations: Type.Optional(StringMap),
-    }),
-  ),
-  spec: Type.Object({
-    containers: Type.Array(ContainerShape),
-    initContainers: Type.Optional(Type.Union([Type.Array(ContainerShape), Type.Null()])),
-    volumes: Type.Optional(Type.Union([Type.Array(Named), Type.Null()])),
-  }),
-});
+import { podShapeProblem, shapeMessage } from '../core/pod-shape.ts';
 
 const RequestShape = Type.Object({
   uid: Type.String({ minLength: 1 }),
@@ -46,7 +20,6 @@ export type AdmissionRequest = Static<typeof RequestShape>;
 
 // Compiled once: checking every admission request is on the hot path.
 const requestCheck = TypeCompiler.Compile(RequestShape);
-const podCheck = TypeCompiler.Compile(PodShape);
 
 export interface ParsedRequest {
   request: AdmissionRequest;
@@ -56,7 +29,7 @@ export interface ParsedRequest {
 
 export type ParseResult = { ok: true; value: ParsedRequest } | { ok: false; message: string };
 
-function firstError(check: typeof requestCheck | typeof podCheck, value: unknown, root: string): string {
+function firstError(check: typeof requestCheck, value: unknown, root: string): string {
   const error = check.Errors(value).First();
   return error
     ? `${root}${error.path.replaceAll('/', '.')}: ${error.message.toLowerCase()}`
@@ -87,9 +60,9 @@ export function parseAdmissionReview(body: unknown): ParseResult {
   if (request.object === undefined || request.object === null) {
     return { ok: false, message: 'request.object is missing: a Pod CREATE must carry the pod' };
   }
-  if (!podCheck.Check(request.object)) {
-    return { ok: false, message: firstError(podCheck, request.object, 'request.object') };
-  }
+  // The same check the CLI runs on every pod template (src/core/pod-shape.ts).
+  const problem = podShapeProblem(request.object);
+  if (problem) return { ok: false, message: shapeMessage(problem, 'request.object') };
   return { ok: true, value: { request, pod: request.object as Pod } };
 }
 

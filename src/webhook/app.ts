@@ -22,7 +22,15 @@ export interface AppOptions {
   tls?: { key: string | Buffer; cert: string | Buffer };
   logger?: FastifyServerOptions['logger'];
   metrics?: WebhookMetrics;
+  /** How long a TLS handshake may take before the connection is dropped (tests shorten it). */
+  handshakeTimeoutMs?: number;
 }
+
+/**
+ * A client must finish its TLS handshake within this time. Node's default is 120 s, so a connection
+ * that never sends a ClientHello held a socket for two minutes; the API server sends one at once.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export function tlsOptions(tls: { key: string | Buffer; cert: string | Buffer }): SecureContextOptions {
   return { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' };
@@ -35,11 +43,20 @@ export function buildApp(options: AppOptions): FastifyInstance {
     bodyLimit: BODY_LIMIT_BYTES,
     // One log line per admission (with the pod and the decision) instead of Fastify's two generic ones.
     logController: new LogController({ disableRequestLogging: true }),
-    // Close idle keep-alive connections on shutdown; in-flight requests still finish.
-    forceCloseConnections: 'idle',
-    // The API server's timeout for a webhook is at most 30s; never hold a connection longer.
+    // Shutdown is drained by src/webhook/drain.ts: requests that still arrive on open keep-alive
+    // connections are answered (with Connection: close), not refused with 503 or reset.
+    forceCloseConnections: false,
+    return503OnClosing: false,
+    // The API server's timeout for a webhook is at most 30s; never hold a request longer.
     requestTimeout: 30_000,
-    ...(options.tls ? { https: tlsOptions(options.tls) } : {}),
+    ...(options.tls
+      ? {
+          https: {
+            ...tlsOptions(options.tls),
+            handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+          },
+        }
+      : {}),
   }) as unknown as FastifyInstance;
 
   // AdmissionReviews are JSON; anything else is refused with 415 rather than parsed as text.

@@ -1,0 +1,115 @@
+// The shape of a pod (template) before the injector reads it: the fields it reads must have the types
+// it expects. One check for both doors: the webhook answers a 400 naming the field, the CLI prints the
+// document and path. Every other field passes through unchecked. One pass, iterative, stops at the
+// first problem: the cost is bounded by the pod's size, and the message by MAX_QUOTED_CHARS.
+import { clip } from './bounded.ts';
+
+export interface ShapeProblem {
+  /** Dotted path from the pod (template) root, e.g. "spec.containers[0].name". */
+  path: string;
+  /** What belongs there, e.g. "a list of containers". */
+  expected: string;
+  /** What is there, e.g. "a string". */
+  got: string;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a number';
+  if (typeof value === 'boolean') return `a boolean (${value})`;
+  return `a ${typeof value}`;
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A key in a path: plain when it is a word, else quoted (label keys contain dots and slashes). */
+const key = (k: string) => (/^[A-Za-z_][\w-]*$/.test(k) ? `.${clip(k)}` : `[${JSON.stringify(clip(k))}]`);
+
+function stringMap(value: unknown, path: string, what: string): ShapeProblem | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isMapping(value)) return { path, expected: `a mapping of ${what}`, got: describe(value) };
+  for (const k in value) {
+    const v = value[k];
+    if (typeof v !== 'string') {
+      const hint = typeof v === 'boolean' || typeof v === 'number' ? ` (quote it: "${String(v)}")` : '';
+      return { path: `${path}${key(k)}`, expected: `a string${hint}`, got: describe(v) };
+    }
+  }
+  return undefined;
+}
+
+function optionalString(value: unknown, path: string): ShapeProblem | undefined {
+  if (value === undefined || value === null || typeof value === 'string') return undefined;
+  return { path, expected: 'a string', got: describe(value) };
+}
+
+function containers(value: unknown, path: string, required: boolean): ShapeProblem | undefined {
+  if ((value === undefined || value === null) && !required) return undefined;
+  if (!Array.isArray(value)) return { path, expected: 'a list of containers', got: describe(value) };
+  for (const [i, c] of value.entries()) {
+    const at = `${path}[${i}]`;
+    if (!isMapping(c)) return { path: at, expected: 'a container (a mapping with a name)', got: describe(c) };
+    if (typeof c.name !== 'string')
+      return { path: `${at}.name`, expected: 'a string', got: describe(c.name) };
+    const ports = c.ports;
+    if (ports === undefined || ports === null) continue;
+    if (!Array.isArray(ports))
+      return { path: `${at}.ports`, expected: 'a list of ports', got: describe(ports) };
+    for (const [j, p] of ports.entries()) {
+      const portAt = `${at}.ports[${j}]`;
+      if (!isMapping(p))
+        return { path: portAt, expected: 'a port (a mapping with containerPort)', got: describe(p) };
+      if (!Number.isInteger(p.containerPort))
+        return { path: `${portAt}.containerPort`, expected: 'an integer', got: describe(p.containerPort) };
+      const name = optionalString(p.name, `${portAt}.name`);
+      if (name) return name;
+    }
+  }
+  return undefined;
+}
+
+/** The first field of `pod` whose type the injector cannot work with, or undefined. */
+export function podShapeProblem(pod: unknown): ShapeProblem | undefined {
+  if (!isMapping(pod))
+    return { path: '', expected: 'a pod (a mapping with metadata and spec)', got: describe(pod) };
+  const metadata = pod.metadata;
+  if (metadata !== undefined && metadata !== null) {
+    if (!isMapping(metadata)) return { path: 'metadata', expected: 'a mapping', got: describe(metadata) };
+    for (const field of ['name', 'generateName', 'namespace']) {
+      const problem = optionalString(metadata[field], `metadata.${field}`);
+      if (problem) return problem;
+    }
+    const problem =
+      stringMap(metadata.labels, 'metadata.labels', 'label names to string values') ??
+      stringMap(metadata.annotations, 'metadata.annotations', 'annotation names to string values');
+    if (problem) return problem;
+  }
+  const spec = pod.spec;
+  if (!isMapping(spec))
+    return { path: 'spec', expected: 'a pod spec (a mapping with containers)', got: describe(spec) };
+  const problem =
+    containers(spec.containers, 'spec.containers', true) ??
+    containers(spec.initContainers, 'spec.initContainers', false);
+  if (problem) return problem;
+  const volumes = spec.volumes;
+  if (volumes === undefined || volumes === null) return undefined;
+  if (!Array.isArray(volumes))
+    return { path: 'spec.volumes', expected: 'a list of volumes', got: describe(volumes) };
+  for (const [i, v] of volumes.entries()) {
+    if (!isMapping(v))
+      return { path: `spec.volumes[${i}]`, expected: 'a volume (a mapping with a name)', got: describe(v) };
+    if (typeof v.name !== 'string')
+      return { path: `spec.volumes[${i}].name`, expected: 'a string', got: describe(v.name) };
+  }
+  return undefined;
+}
+
+/** "spec.containers: expected a list of containers, got a string", under `root` ("request.object"). */
+export function shapeMessage(problem: ShapeProblem, root: string): string {
+  const path = problem.path === '' ? root : root === '' ? problem.path : `${root}.${problem.path}`;
+  return `${path || 'the document'}: expected ${problem.expected}, got ${problem.got}`;
+}
