@@ -2,6 +2,7 @@
 // object against the Kubernetes schemas, values and values.schema.json against the injector's own
 // schema and defaults, TLS modes, and the webhook configuration against the code's
 // (`flipt-injector webhook-config`).
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import {
   podTemplate,
   renderChart,
   restrictedViolations,
+  ROOT,
   runHelm,
   validateObject,
   type K8sObject,
@@ -103,6 +105,14 @@ t.test('values.schema.json is generated from INJECTOR_CONFIG_SCHEMA and up to da
   );
   t.notMatch(committed, /"allowed"/, 'no non-standard keywords left');
   t.ok(chartValuesSchema().additionalProperties === false, 'unknown top-level values are refused');
+});
+
+t.test('scripts/render-chart-schema.ts --check agrees (what a developer runs)', async (t) => {
+  const run = spawnSync(process.execPath, [join(ROOT, 'scripts', 'render-chart-schema.ts'), '--check'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  t.equal(run.status, 0, run.stderr);
 });
 
 t.test("values.yaml's config is the injector's defaults, field for field", async (t) => {

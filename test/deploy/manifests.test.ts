@@ -3,6 +3,7 @@
 // for every workload, the chart-rendered injector not stale, and consistency: bucket, endpoint,
 // Secret names, ports, URLs and image agree across the manifests, the chart's demo values, the
 // exporter's configuration, the injector's output and deploy.sh.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -86,6 +87,14 @@ t.test('manifests/flipt-sidecar-injector/ is what the chart renders (not stale)'
       `${name}: run node_modules/.bin/node scripts/render-manifests.ts`,
     );
   }
+});
+
+t.test('scripts/render-manifests.ts --check agrees (what a developer runs)', async (t) => {
+  const run = spawnSync(process.execPath, [join(ROOT, 'scripts', 'render-manifests.ts'), '--check'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  t.equal(run.status, 0, run.stderr);
 });
 
 t.test('every object is valid against the Kubernetes schemas', async (t) => {
