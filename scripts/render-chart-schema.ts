@@ -141,6 +141,34 @@ export function chartValuesSchema(): Record<string, unknown> {
       tolerations: { type: 'array', items: { type: 'object' } },
       affinity: { type: 'object' },
       priorityClassName: { type: 'string' },
+      bucketCache: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'the bucket cache (docs/bucket-cache.md), for config.storage.mode "cache"',
+        properties: {
+          enabled: { type: 'boolean' },
+          serviceName: { type: 'string', pattern: '^[a-z]([-a-z0-9]{0,45}[a-z0-9])?$' },
+          replicaCount: { type: 'integer', minimum: 2 },
+          interval: { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' },
+          credentialsSecret: { type: 'string' },
+          refreshTokenSecret: { type: 'string' },
+          podDisruptionBudget: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { minAvailable: { type: ['integer', 'string'] } },
+          },
+          networkPolicy: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              enabled: { type: 'boolean' },
+              from: { type: 'array', items: { type: 'object' } },
+              extraFrom: { type: 'array', items: { type: 'object' } },
+            },
+          },
+          resources,
+        },
+      },
     },
   };
 }
