@@ -105,6 +105,16 @@ export const INJECTOR_CONFIG_SCHEMA = Type.Object(
           'S3-compatible endpoint; empty for AWS S3',
         ),
         pollInterval: formatted(DURATION, '30s', 'how often the sidecar re-reads the bucket'),
+        mode: enumOf(
+          ['s3', 'cache'],
+          's3',
+          '"s3": sidecars read the bucket with the credentials Secret; "cache": they read the flipt-bucket-cache Service (cacheEndpoint) and carry no credentials',
+        ),
+        cacheEndpoint: formatted(
+          ENDPOINT,
+          'http://flipt-bucket-cache.flipt-system.svc.cluster.local:8080',
+          'the flipt-bucket-cache Service, used when mode is "cache"',
+        ),
       },
       'where the sidecar reads flag state from',
     ),
@@ -202,6 +212,9 @@ function crossFieldErrors(config: InjectorConfig): string[] {
       );
     }
   }
+  if (config.storage.mode === 'cache' && config.storage.cacheEndpoint === '') {
+    errors.push('storage.cacheEndpoint: must be the bucket cache URL when storage.mode is "cache" (got "")');
+  }
   const resolved = resolveSettings(config);
   if (!resolved.ok) errors.push(...resolved.errors);
   return errors;
@@ -226,6 +239,8 @@ export const CONFIG_ENV_OVERRIDES: Record<
   FLIPT_INJECTOR_REGION: { path: ['storage', 'region'], type: 'string' },
   FLIPT_INJECTOR_ENDPOINT: { path: ['storage', 'endpoint'], type: 'string' },
   FLIPT_INJECTOR_POLL_INTERVAL: { path: ['storage', 'pollInterval'], type: 'string' },
+  FLIPT_INJECTOR_STORAGE_MODE: { path: ['storage', 'mode'], type: 'string' },
+  FLIPT_INJECTOR_CACHE_ENDPOINT: { path: ['storage', 'cacheEndpoint'], type: 'string' },
   FLIPT_INJECTOR_CREDENTIALS_SECRET: { path: ['credentials', 'secretName'], type: 'string' },
   FLIPT_INJECTOR_LOG_LEVEL: { path: ['injector', 'logLevel'], type: 'string' },
   POD_NAMESPACE: { path: ['injector', 'namespace'], type: 'string' },

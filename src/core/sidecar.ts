@@ -24,9 +24,11 @@ function storageEnv({ storage }: SidecarSettings): EnvVar[] {
   ];
   if (storage.prefix) env.push({ name: 'FLIPT_STORAGE_OBJECT_S3_PREFIX', value: storage.prefix });
   env.push({ name: 'FLIPT_STORAGE_OBJECT_S3_REGION', value: storage.region });
-  if (storage.endpoint) {
+  // Cache mode: the same bucket and prefix, served by the flipt-bucket-cache Service.
+  const endpoint = storage.mode === 'cache' ? storage.cacheEndpoint : storage.endpoint;
+  if (endpoint) {
     env.push(
-      { name: 'FLIPT_STORAGE_OBJECT_S3_ENDPOINT', value: storage.endpoint },
+      { name: 'FLIPT_STORAGE_OBJECT_S3_ENDPOINT', value: endpoint },
       // S3-compatible stores (MinIO) do not all support the AWS SDK's default checksums.
       { name: 'AWS_REQUEST_CHECKSUM_CALCULATION', value: 'when_required' },
       { name: 'AWS_RESPONSE_CHECKSUM_VALIDATION', value: 'when_required' },
@@ -36,7 +38,19 @@ function storageEnv({ storage }: SidecarSettings): EnvVar[] {
   return env;
 }
 
-function credentialsEnv({ credentials }: SidecarSettings): EnvVar[] {
+/**
+ * Cache mode: no Secret. Flipt's AWS SDK (aws-sdk-go-v2) refuses to send a request without some
+ * credentials, and with none in the environment it walks its chain to the EC2 metadata endpoint.
+ * The cache does not check signatures, so fixed placeholders, public on purpose, satisfy the SDK.
+ */
+export const CACHE_MODE_PLACEHOLDER_CREDENTIALS: readonly EnvVar[] = [
+  { name: 'AWS_ACCESS_KEY_ID', value: 'flipt-bucket-cache' },
+  { name: 'AWS_SECRET_ACCESS_KEY', value: 'not-a-secret' },
+  { name: 'AWS_EC2_METADATA_DISABLED', value: 'true' },
+];
+
+function credentialsEnv({ credentials, storage }: SidecarSettings): EnvVar[] {
+  if (storage.mode === 'cache') return CACHE_MODE_PLACEHOLDER_CREDENTIALS.map((e) => ({ ...e }));
   // No Secret: the AWS SDK inside Flipt uses its default chain (IRSA, workload identity, instance role).
   if (!credentials.secretName) return [];
   const fromSecret = (name: string, key: string): EnvVar => ({
