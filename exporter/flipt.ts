@@ -6,6 +6,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { BodyTooLargeError, readBounded } from './bounded-body.ts';
 import { sleep as sleepBetweenRetries } from './sleep.ts';
+import { TaskPool } from './task-pool.ts';
 import { pathSegment as seg } from './url-path.ts';
 import {
   decodeFlag,
@@ -17,6 +18,7 @@ import {
   DecodeError,
   type ApiFlag,
   type ApiNamespace,
+  type ApiSegment,
   type FlagState,
   type FliptState,
   type NamespaceState,
@@ -318,6 +320,8 @@ export async function listAll<T>(
   decodeItem: (item: unknown, path: string) => T,
   what: string,
   signal?: AbortSignal,
+  /** Called with each page's items as it arrives (before the whole list is checked). */
+  onPage?: (items: T[]) => void,
 ): Promise<T[]> {
   const items: T[] = [];
   const seenTokens = new Set<string>();
@@ -342,6 +346,7 @@ export async function listAll<T>(
       throw err;
     }
     items.push(...last.items);
+    onPage?.(last.items);
     token = last.nextPageToken;
     if (token && seenTokens.has(token)) {
       throw new FliptReadError(`${what}: the master returned page token ${JSON.stringify(token)} twice`);
@@ -441,33 +446,40 @@ export async function readNamespace(
   signal?: AbortSignal,
 ): Promise<NamespaceState> {
   const ns = seg(namespace.key);
-  const [flags, segments] = await Promise.all([
-    listAll(
-      client,
-      `/api/v1/namespaces/${ns}/flags`,
-      'flags',
-      decodeFlag,
-      `namespace ${namespace.key} flags`,
-      signal,
-    ),
-    listAll(
-      client,
-      `/api/v1/namespaces/${ns}/segments`,
-      'segments',
-      decodeSegment,
-      `namespace ${namespace.key} segments`,
-      signal,
-    ),
-  ]);
-  requireUnique(flags, (f) => f.key, `namespace ${namespace.key} flags`);
-  requireUnique(segments, (s) => s.key, `namespace ${namespace.key} segments`);
-  const states = await mapLimit(
-    flags,
-    concurrency,
-    (flag, s) => readFlag(client, namespace.key, flag, s),
-    signal,
-  );
-  return { namespace, flags: states, segments };
+  // Each flag's rules or rollouts are asked for as soon as its page of the flag list arrives.
+  const reads = new TaskPool<FlagState>(concurrency, signal);
+  let flags: ApiFlag[];
+  let segments: ApiSegment[];
+  try {
+    [flags, segments] = await Promise.all([
+      listAll(
+        client,
+        `/api/v1/namespaces/${ns}/flags`,
+        'flags',
+        decodeFlag,
+        `namespace ${namespace.key} flags`,
+        signal,
+        (page) => {
+          for (const flag of page) reads.add((s) => readFlag(client, namespace.key, flag, s));
+        },
+      ),
+      listAll(
+        client,
+        `/api/v1/namespaces/${ns}/segments`,
+        'segments',
+        decodeSegment,
+        `namespace ${namespace.key} segments`,
+        signal,
+      ),
+    ]);
+    requireUnique(flags, (f) => f.key, `namespace ${namespace.key} flags`);
+    requireUnique(segments, (s) => s.key, `namespace ${namespace.key} segments`);
+  } catch (err) {
+    reads.fail(err);
+    await reads.done().catch(() => undefined);
+    throw err;
+  }
+  return { namespace, flags: await reads.done(), segments };
 }
 
 export interface ReadOptions {
