@@ -41,7 +41,7 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export function buildCacheServer(deps: CacheServerDeps): FastifyInstance {
   const { cache, bucket, prefix, metrics } = deps;
   // Per-request logs at thousands of polls a second would cost more than serving them.
-  const app = Fastify({ logger: false, maxParamLength: 1024 });
+  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 1024 } });
   let requestCounter = 0;
   const tokenDigest = deps.refreshToken === undefined ? undefined : digest(deps.refreshToken);
 
