@@ -88,32 +88,29 @@ async function readInput(flags: Flags, io: Io): Promise<string> {
 
 async function manifestCommand(flags: Flags, io: Io, mode: 'inject' | 'check'): Promise<number> {
   const config = await loadConfig(flags.config, io.env);
-  const { injectManifests } = await import('./manifest.ts');
-  const result = injectManifests(await readInput(flags, io), {
-    config,
-    namespaceEnabled: flags['namespace-enabled'] ?? false,
-  });
-  if (mode === 'check') {
-    for (const { subject, result: r } of result.reports) {
-      const detail = r.outcome === 'rejected' ? r.errors.join('; ') : r.decision.message;
-      const verb =
-        r.outcome === 'injected'
-          ? r.changed
-            ? 'inject'
-            : 'already injected'
-          : r.outcome === 'skipped'
-            ? 'skip'
-            : 'reject';
-      io.stdout(
-        `${subject}: ${verb} [${r.outcome === 'rejected' ? r.reason : r.decision.reason}] ${detail}\n`,
-      );
+  const [{ injectManifests }, { Spool }] = await Promise.all([import('./manifest.ts'), import('./spool.ts')]);
+  const text = await readInput(flags, io);
+  // Documents are written to the spool as they are done and reach stdout only if none was refused.
+  const spool = mode === 'inject' ? new Spool() : undefined;
+  try {
+    const result = injectManifests(
+      text,
+      { config, namespaceEnabled: flags['namespace-enabled'] ?? false },
+      spool ? (chunk) => spool.write(chunk) : () => {},
+    );
+    if (mode === 'check') {
+      for (const { subject, verb, reason, detail } of result.reports) {
+        io.stdout(`${subject}: ${verb} [${reason}] ${detail}\n`);
+      }
+      if (result.reports.length === 0) io.stdout('no pods or pod templates found\n');
     }
-    if (result.reports.length === 0) io.stdout('no pods or pod templates found\n');
+    for (const error of result.errors) io.stderr(`${error}\n`);
+    if (result.errors.length > 0) return 1;
+    spool?.copyTo(io.stdout);
+    return 0;
+  } finally {
+    spool?.close();
   }
-  for (const error of result.errors) io.stderr(`${error}\n`);
-  if (result.errors.length > 0) return 1;
-  if (mode === 'inject') io.stdout(result.output);
-  return 0;
 }
 
 async function serve(flags: Flags, io: Io): Promise<number> {

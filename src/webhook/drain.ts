@@ -11,6 +11,14 @@ export const DRAIN_MS = 2_000;
 
 export function gracefulClose(app: FastifyInstance, drainMs = DRAIN_MS): void {
   let draining = false;
+  // Not ready while draining (Fastify's own 503-while-closing is off, so that admission requests on
+  // open connections are still answered): the kubelet stops sending new traffic.
+  app.addHook('onRequest', async (request, reply) => {
+    if (draining && request.url === '/readyz') {
+      return reply.code(503).send({ status: 'shutting down' });
+    }
+    return undefined;
+  });
   app.addHook('onSend', async (_request, reply, payload) => {
     if (draining) reply.header('connection', 'close');
     return payload;

@@ -41,3 +41,17 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProces
   const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
   return { child, exited, out: () => stdout, err: () => stderr };
 }
+
+/**
+ * `count` small Deployments (about 240 bytes each, as in issue 9's 4.8 MB / 20,000 manifest), every
+ * one labelled for injection, as one multi-document YAML stream.
+ */
+export function deploymentsManifest(count: number): string {
+  const docs: string[] = [];
+  for (let i = 0; i < count; i++) {
+    docs.push(
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-${i}\nspec:\n  selector:\n    matchLabels: {app: web-${i}}\n  template:\n    metadata:\n      labels: {app: web-${i}, flipt.io/inject: "true"}\n    spec:\n      containers:\n        - name: app\n          image: nginx:1.27\n`,
+    );
+  }
+  return docs.join('---\n');
+}

@@ -254,3 +254,27 @@ t.test('SIGTERM: keep-alive clients see their answers and clean closes, never EC
   t.ok(answered > 0, `requests were answered (${answered})`);
   t.same(errors, [], 'no client saw an error: no ECONNRESET, no 503');
 });
+
+t.test(
+  'while draining: admission requests on open connections are answered, readiness says no',
+  async (t) => {
+    const certs = await testCertificates();
+    const server = await startInjectorServer({
+      config,
+      tls: certs,
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: false,
+      drainMs: 500,
+    });
+    const agent = new Agent({ ca: certs.caCert, keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+    t.equal((await httpsCall(`${server.url}/readyz`, { method: 'GET', agent })).status, 200, 'ready');
+    const closing = server.close();
+    const ready = await httpsCall(`${server.url}/readyz`, { method: 'GET', agent });
+    t.equal(ready.status, 503, 'not ready once the stop began');
+    t.equal(ready.headers.connection, 'close', 'and the connection is closed after the answer');
+    await closing;
+    await t.rejects(httpsCall(`${server.url}/healthz`, { method: 'GET', agent }), /ECONNREFUSED/);
+  },
+);
