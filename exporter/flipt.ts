@@ -121,7 +121,10 @@ export function nodeTransport(maxSockets: number): Transport & { destroy(): void
         (res) => {
           const status = res.statusCode ?? 0;
           if (options.headersOnly) {
-            res.destroy();
+            // A 304 has no body: drain it and keep the socket. Any other body (a whole snapshot)
+            // is dropped with its connection rather than downloaded.
+            if (status === 304) res.resume();
+            else res.destroy();
             resolve({ status, headers: res.headers, body: '' });
             return;
           }
