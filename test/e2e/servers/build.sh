@@ -107,9 +107,11 @@ build_flipt() {
   src=$(find "$work" -mindepth 2 -maxdepth 3 -path '*/cmd/flipt' -type d | head -n1)
   [[ -n $src ]] || die "flipt: '$flipt_source' holds no cmd/flipt: is it the Flipt $flipt_version source?"
   src=${src%/cmd/flipt}
+  # Flipt's SQLite driver (mattn/go-sqlite3) is cgo: this build needs a C compiler, unlike the others.
+  command -v cc >/dev/null 2>&1 || die "flipt: a C compiler (cc) is required for Flipt's SQLite driver; install gcc and retry"
   (cd "$src" &&
     go mod edit -replace "$ozap_module=$ozap_module@$ozap_served" &&
-    CGO_ENABLED=0 go build -mod=mod -trimpath -buildvcs=false \
+    go build -mod=mod -trimpath -buildvcs=false \
       -ldflags "-s -w -X main.version=$flipt_version" -o "$1" ./cmd/flipt)
 }
 
