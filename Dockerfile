@@ -3,6 +3,7 @@
 # argument, relative to /app):
 #   flipt-injector  dist/src/cli.js serve --tls-cert ... --tls-key ... --config ...
 #   flipt-exporter  dist/exporter/main.js
+#   flipt-bucket-cache  dist/cache/main.js
 #   sample-app      dist/src/sample-app/main.js
 # Build: docker build -t flipt-sidecar-injector:0.1.0 .   (deploy.sh: minikube image build)
 #
@@ -20,6 +21,7 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY exporter ./exporter
+COPY cache ./cache
 RUN npm run build
 
 # --- deps: production dependencies only -----------------------------------------------------------

@@ -25,6 +25,9 @@ import {
   type K8sObject,
 } from './support.ts';
 
+// helm, kubectl and flipt-injector run as processes: slow on a busy 2-core machine, bounded here.
+t.setTimeout(300_000);
+
 const CI_DIR = join(CHART, 'ci');
 const VALUE_SETS: [string, string[]][] = [
   ['defaults', []],

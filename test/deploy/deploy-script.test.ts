@@ -10,6 +10,9 @@ import t from 'tap';
 import { certStatus } from '../../scripts/cert-status.ts';
 import { MANIFESTS, parseObjects, ROOT } from './support.ts';
 
+// helm, kubectl and flipt-injector run as processes: slow on a busy 2-core machine, bounded here.
+t.setTimeout(300_000);
+
 const DEPLOY = join(ROOT, 'deploy.sh');
 const SERVICE_NAMES = [
   'flipt-sidecar-injector',

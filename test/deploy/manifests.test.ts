@@ -30,6 +30,9 @@ import {
   type K8sObject,
 } from './support.ts';
 
+// helm, kubectl and flipt-injector run as processes: slow on a busy 2-core machine, bounded here.
+t.setTimeout(300_000);
+
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const OUR_IMAGE = `flipt-sidecar-injector:${pkg.version}`;
 const deployScript = readFileSync(join(ROOT, 'deploy.sh'), 'utf8');
