@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // flipt-injector: the composition root. serve | inject | check | certs | webhook-config.
 // Reads files, flags and the environment, calls the core and the shells, and maps results to exit codes.
+import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -31,7 +32,8 @@ Configuration: --config FILE (YAML), overridden by FLIPT_INJECTOR_* environment 
 `;
 
 export interface Io {
-  stdout: (text: string) => void;
+  /** Writes to stdout; a promise means "wait before writing more" (a slow pipe reader). */
+  stdout: (text: string) => void | Promise<void>;
   stderr: (text: string) => void;
   readStdin: () => Promise<string>;
   env: Record<string, string | undefined>;
@@ -106,7 +108,7 @@ async function manifestCommand(flags: Flags, io: Io, mode: 'inject' | 'check'): 
     }
     for (const error of result.errors) io.stderr(`${error}\n`);
     if (result.errors.length > 0) return 1;
-    spool?.copyTo(io.stdout);
+    await spool?.copyTo(io.stdout);
     return 0;
   } finally {
     spool?.close();
@@ -263,7 +265,7 @@ async function readStdin(): Promise<string> {
 
 if (import.meta.main) {
   const code = await main(process.argv.slice(2), {
-    stdout: (t) => process.stdout.write(t),
+    stdout: (t) => (process.stdout.write(t) ? undefined : once(process.stdout, 'drain').then(() => {})),
     stderr: (t) => process.stderr.write(t),
     readStdin,
     env: process.env,

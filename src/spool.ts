@@ -19,14 +19,17 @@ export class Spool {
     this.#size += buffer.length;
   }
 
-  /** Hands the spooled output to `out` in chunks of whole UTF-8 characters. */
-  copyTo(out: (text: string) => void): void {
+  /**
+   * Hands the spooled output to `out` in chunks of whole UTF-8 characters, waiting whenever `out`
+   * asks to (so a slow reader of stdout does not make the output pile up in memory).
+   */
+  async copyTo(out: (text: string) => void | Promise<void>): Promise<void> {
     const buffer = Buffer.alloc(CHUNK_BYTES);
     const decoder = new TextDecoder('utf-8');
     for (let position = 0; position < this.#size;) {
       const n = readSync(this.#fd, buffer, 0, CHUNK_BYTES, position);
       position += n;
-      out(decoder.decode(buffer.subarray(0, n), { stream: position < this.#size }));
+      await out(decoder.decode(buffer.subarray(0, n), { stream: position < this.#size }));
     }
   }
 

@@ -20,6 +20,8 @@ import {
 } from '../support/webhook.ts';
 
 const config = defaultConfig();
+// Real server processes and multi-megabyte bodies: more than tap's default 30 s on a busy machine.
+t.setTimeout(300_000);
 
 const normalPod = (): Pod => ({
   apiVersion: 'v1',
@@ -72,17 +74,25 @@ t.test('16 pods full of unknown flipt.io keys at once leave a normal pod answere
   await post(JSON.stringify(admissionReview(normalPod(), 'shop')));
   const texts = bodies.map((body) => JSON.stringify(body));
   const normalText = JSON.stringify(admissionReview(normalPod(), 'shop'));
-  // Three rounds, judged by the best: a bound on the server's work, not on how busy the machine is.
+  // Five rounds, judged by the best: a bound on the server's work, not on how busy the machine is.
   const times: number[] = [];
+  const cpu: number[] = [];
   let answers: HttpAnswer[] = [];
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 5; round++) {
+    const cpuBefore = cpuSeconds(serve.child.pid as number);
     const bad = texts.map((text) => post(text));
     const started = performance.now();
     const normal = await post(normalText);
     times.push(performance.now() - started);
     answers = await Promise.all(bad);
+    cpu.push(cpuSeconds(serve.child.pid as number) - cpuBefore);
     t.ok((normal.json() as Answer).response.patch, 'the normal pod is injected');
   }
+  // What the 16 pods cost the server, whatever else runs on the machine (the old code: 10.7 s).
+  t.ok(
+    Math.min(...cpu) < 1,
+    `the server spends under 1 s of CPU on the 17 pods (rounds: ${cpu.map((s) => s.toFixed(2)).join(', ')} s)`,
+  );
   const best = Math.min(...times);
   t.ok(
     best < 1_000,
@@ -121,22 +131,27 @@ t.test('a 3 MB body of unknown keys costs bounded time and memory', async (t) =>
   const body = JSON.stringify(review);
   t.ok(body.length > 3_000_000 && body.length <= BODY_LIMIT_BYTES, `${body.length} bytes`);
 
-  const rssBefore = peakRss(serve.child.pid as number);
+  const pid = serve.child.pid as number;
+  const rssBefore = peakRss(pid);
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let round = 0; round < 2; round++) {
+    const cpuBefore = cpuSeconds(pid);
     const started = performance.now();
     const answer = await httpsCall(`${serve.url}/mutate`, { method: 'POST', agent, body });
     times.push(performance.now() - started);
+    cpu.push(cpuSeconds(pid) - cpuBefore);
     const { response } = answer.json() as Answer;
     t.equal(response.allowed, false);
     t.ok((response.status?.message ?? '').length <= MAX_MESSAGE_CHARS, 'the denial is capped');
   }
-  // The unbounded code blocked its event loop for about 10 s on this body.
+  // The unbounded code spent about 10 s of CPU on this body. CPU time, not wall time, is compared:
+  // it does not grow with how many other processes share the machine.
   t.ok(
-    Math.min(...times) < 3_000,
-    `answered in under 3 s (rounds: ${times.map((ms) => ms.toFixed(0)).join(', ')} ms)`,
+    Math.min(...cpu) < 2,
+    `the server spends under 2 s of CPU on it (CPU: ${cpu.map((s) => s.toFixed(2)).join(', ')} s; wall: ${times.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s)`,
   );
-  const rssAfter = peakRss(serve.child.pid as number);
+  const rssAfter = peakRss(pid);
   t.ok(
     rssAfter < 300 * 1024 * 1024,
     `peak RSS stays under 300 MiB (${mib(rssBefore)} before, ${mib(rssAfter)} after)`,
@@ -157,6 +172,13 @@ t.test('a 3 MB body of unknown keys costs bounded time and memory', async (t) =>
   t.ok(line, 'the refusal is logged');
   t.ok((line ?? '').length < 8_192, `the log line is capped (${(line ?? '').length} characters)`);
 });
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15, in clock ticks). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // After "pid (comm) ", field 3 (state) is index 0: utime is field 14, stime field 15.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 function peakRss(pid: number): number {
   // VmHWM: the process's peak resident set size, from the kernel.
