@@ -55,6 +55,20 @@ export default tseslint.config(
     },
   },
   {
+    // The demo app shares the image, not the code: it imports only its own modules.
+    files: ['src/sample-app/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../*', '**/exporter/**'], message: 'src/sample-app imports only src/sample-app.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['exporter/**/*.ts'],
     rules: {
       'no-restricted-imports': [
