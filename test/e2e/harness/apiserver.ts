@@ -84,6 +84,11 @@ export interface ControlPlane {
   readonly etcdUrl: string;
   /** PEM of the CA that signed the API server's serving certificate. */
   readonly caCert: string;
+  /**
+   * Files kube-controller-manager needs (controller-manager.ts): that CA (its root-ca-file, published
+   * to every namespace as kube-root-ca.crt) and the service-account signing key.
+   */
+  readonly pkiFiles: { readonly caCert: string; readonly serviceAccountKey: string };
   /** A kubeconfig file with cluster-admin (system:masters) rights, for kubectl and helm. */
   readonly kubeconfigPath: string;
   /** The same credentials for @kubernetes/client-node. */
@@ -337,6 +342,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       url,
       etcdUrl,
       caCert: ca.cert,
+      pkiFiles: { caCert: files.ca, serviceAccountKey: files.saKey },
       kubeconfigPath,
       kubeConfig,
       logs,
