@@ -13,7 +13,9 @@ import { createMetrics, recordResult, type WebhookMetrics } from './metrics.ts';
 export const MUTATE_PATH = '/mutate';
 export const MUTATE_NAMESPACE_PATH = '/mutate/namespace';
 
-// The API server caps request bodies at 3 MiB; an AdmissionReview for the largest Pod fits.
+// The API server accepts request bodies up to 3 MiB (MaxRequestBodyBytes in k8s.io/apiserver) and
+// etcd stores objects up to 1.5 MiB by default: an AdmissionReview is the pod plus an envelope of a
+// few KiB, so every pod that can be stored fits. Bigger bodies get 413 before they are parsed.
 export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
 
 export interface AppOptions {
