@@ -8,6 +8,8 @@ export interface Format {
   readonly allowed: string;
   /** Extra check beyond the pattern; returns an error text or undefined. */
   readonly check?: (value: string) => string | undefined;
+  /** Longest valid value: longer ones are refused before the pattern runs over them. */
+  readonly maxLength?: number;
 }
 
 // Patterns compiled once; formats are checked for every annotation of every admitted pod.
@@ -132,7 +134,7 @@ export const SECRET_NAME: Format = {
   pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$',
   allowed:
     'a Secret name (lowercase DNS subdomain, at most 253 characters), or "" to use the ambient AWS credential chain (IRSA, workload identity)',
-  check: (value) => (value.length > 253 ? 'it is longer than 253 characters' : undefined),
+  maxLength: 253,
 };
 
 export const SECRET_KEY: Format = {
@@ -146,10 +148,14 @@ export const IMAGE: Format = {
   pattern:
     '^([a-zA-Z0-9.-]+(:\\d+)?/)?[a-z0-9]+([._-]{1,2}[a-z0-9]+)*(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[\\w][\\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$',
   allowed: 'an image reference such as docker.flipt.io/flipt/flipt:v1.61.1',
+  // A reference's name is at most 255 characters, its tag 128 and a digest 71; this leaves room.
+  maxLength: 1024,
 };
 
 /** Checks a value against a format: undefined when valid; else a detail ('' when it simply has the wrong form). */
 export function checkFormat(format: Format, value: string): { detail: string } | undefined {
+  if (format.maxLength !== undefined && value.length > format.maxLength)
+    return { detail: `it is longer than ${format.maxLength} characters` };
   if (!regex(format.pattern).test(value)) return { detail: '' };
   const detail = format.check?.(value);
   return detail === undefined ? undefined : { detail };

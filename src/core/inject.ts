@@ -5,7 +5,7 @@ import { resolveSettings, STATUS_ANNOTATION } from './annotations.ts';
 import { capMessage, clip, MAX_PROBLEMS, ProblemList, quote } from './bounded.ts';
 import type { InjectorConfig } from './config.ts';
 import { decide, type Decision } from './decide.ts';
-import type { Container, PatchOperation, Pod, Volume } from './k8s.ts';
+import type { Container, PatchOperation, Pod, PodSpec, Volume } from './k8s.ts';
 import { addToArray, pointer, setInMap } from './patch.ts';
 import { podInvariantProblems } from './pod-checks.ts';
 import { buildSidecar, HTTP_PORT_NAME, SIDECAR_NAME, VOLUME_NAME } from './sidecar.ts';
@@ -152,7 +152,8 @@ function conflicts(pod: Pod, container: Container, status: InjectionStatus | und
 
 /** Patch operations that bring the pod to exactly one up-to-date sidecar, one volume and the status. */
 function planPatch(pod: Pod, container: Container, volume: Volume, native: boolean): PatchOperation[] {
-  const spec = pod.spec ?? { containers: [] };
+  // podInvariantProblems has already refused a pod without spec.containers.
+  const spec = pod.spec as PodSpec;
   const target: ContainerList = native ? 'initContainers' : 'containers';
   const other: ContainerList = native ? 'containers' : 'initContainers';
   const ops: PatchOperation[] = [];

@@ -327,3 +327,16 @@ t.test('pod shape: every field the injector reads has the type it expects', asyn
     /^metadata\.labels\.k{100}… \(500 characters\): expected a string \(quote it: "1"\), got an integer$/,
   );
 });
+
+t.test('overlong values are refused before a pattern runs over them', async (t) => {
+  const image = resolveSettings(config, { 'flipt.io/image': 'a'.repeat(2_000_000) });
+  t.match(image, {
+    ok: false,
+    errors: [
+      /flipt\.io\/image: invalid value "a{100}"… \(2000000 characters\) \(it is longer than 1024 characters\)/,
+    ],
+  });
+  const secret = resolveSettings(config, { 'flipt.io/credentials-secret': 'a'.repeat(254) });
+  t.match(secret, { ok: false, errors: [/\(it is longer than 253 characters\)/] });
+  t.match(resolveSettings(config, { 'flipt.io/credentials-secret': 'a'.repeat(253) }), { ok: true });
+});
