@@ -140,10 +140,10 @@ export async function runExport(deps: ExportDeps, options: ExportOptions): Promi
       const tick = await options.changes.tick(
         deps.flipt,
         namespaces,
-        async (ns) => {
-          const value = await readOne(ns);
-          return { value, keep: value.ok };
-        },
+        // A namespace that cannot be exported is kept too: rendering and checking are pure, so
+        // until its version moves it would fail the same way, and reading it again each tick
+        // would cost the master a snapshot build and a full read for nothing.
+        async (ns) => ({ value: await readOne(ns), keep: true }),
         { concurrency: options.concurrency, signal },
       );
       results = tick.values;

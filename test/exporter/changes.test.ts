@@ -147,3 +147,27 @@ t.test('a deleted namespace leaves the object; a renamed one is re-rendered', as
   t.match((await tick()).outcome, { status: 'uploaded', namespacesRead: 1 });
   t.match(store.text(), /name: "Team One, renamed"/);
 });
+
+t.test('a namespace that cannot be exported is not read again until it changes', async (t) => {
+  const { master, store, tick } = await setup(t, syntheticData(20, 2));
+  const constraint = (
+    (master.data.segments['team-001'] as Record<string, unknown>[])[0]!['constraints'] as Record<
+      string,
+      unknown
+    >[]
+  )[1]!;
+  constraint['operator'] = 'lt';
+  constraint['value'] = 'eighteen';
+  const failed = await tick();
+  t.match(failed.outcome, { status: 'failed', stage: 'render', message: /segment-0 constraint 2/ });
+  const again = await tick();
+  t.match(again.outcome, { status: 'failed', stage: 'render' });
+  t.equal(again.requests.length, 3, 'one namespace list and two 304s: nothing read again');
+  constraint['value'] = '18';
+  t.match((await tick()).outcome, {
+    status: 'uploaded',
+    namespacesRead: 1,
+    rewrites: [{ to: 'lte 17.999999999999996' }],
+  });
+  t.equal(store.puts, 1);
+});
