@@ -90,10 +90,13 @@ async function readInput(flags: Flags, io: Io): Promise<string> {
 
 async function manifestCommand(flags: Flags, io: Io, mode: 'inject' | 'check'): Promise<number> {
   const config = await loadConfig(flags.config, io.env);
-  const [{ injectManifests }, { Spool }] = await Promise.all([import('./manifest.ts'), import('./spool.ts')]);
+  const [{ injectManifests }, { openSpool }] = await Promise.all([
+    import('./manifest.ts'),
+    import('./spool.ts'),
+  ]);
   const text = await readInput(flags, io);
   // Documents are written to the spool as they are done and reach stdout only if none was refused.
-  const spool = mode === 'inject' ? new Spool() : undefined;
+  const spool = mode === 'inject' ? openSpool() : undefined;
   try {
     const result = injectManifests(
       text,

@@ -38,3 +38,29 @@ export class Spool {
     rmSync(this.#dir, { recursive: true, force: true });
   }
 }
+
+/** The same, in memory: for when no temporary directory is writable (a read-only root filesystem). */
+export class MemorySpool {
+  readonly #chunks: string[] = [];
+
+  write(text: string): void {
+    this.#chunks.push(text);
+  }
+
+  async copyTo(out: (text: string) => void | Promise<void>): Promise<void> {
+    for (const chunk of this.#chunks) await out(chunk);
+  }
+
+  close(): void {
+    this.#chunks.length = 0;
+  }
+}
+
+/** A file spool, or a memory one when the temporary directory cannot be written. */
+export function openSpool(): Spool | MemorySpool {
+  try {
+    return new Spool();
+  } catch {
+    return new MemorySpool();
+  }
+}

@@ -171,6 +171,25 @@ t.test('a refusal in a later document leaves stdout empty; refusals are listed u
   t.equal(lines.at(-1), 'and 50 more problems');
 });
 
+t.test('the spooled output is copied back whole, and held in memory without a writable TMPDIR', async (t) => {
+  // Multi-byte characters across the spool's 64 KiB chunks.
+  const input = `${deploymentsManifest(50)}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: text}\ndata: {text: "${'äöü€'.repeat(40_000)}"}\n`;
+  const fromFile = await runCli(['inject', '-f', '-'], input);
+  t.equal(fromFile.code, 0, fromFile.stderr);
+  t.ok(fromFile.stdout.length > 200_000);
+  t.equal(fromFile.stdout.match(/- name: flipt-sidecar$/gm)?.length, 50);
+  t.ok(fromFile.stdout.endsWith(`data: {text: "${'äöü€'.repeat(40_000)}"}\n`), 'the last document intact');
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = '/nonexistent/flipt-injector-test';
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  });
+  const inMemory = await runCli(['inject', '-f', '-'], input);
+  t.equal(inMemory.code, 0, inMemory.stderr);
+  t.equal(inMemory.stdout, fromFile.stdout, 'the same output');
+});
+
 t.test('20,000 Deployments through the real CLI under a 256 MB heap', { timeout: 600_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'flipt-cli-20k-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
