@@ -2,6 +2,7 @@
 // sidecar needs travels as env vars (Flipt reads FLIPT_* with dots as underscores), credentials only
 // by Secret reference.
 import type { SidecarSettings } from './annotations.ts';
+import { parseQuantity } from './formats.ts';
 import type { Container, EnvVar, Volume } from './k8s.ts';
 
 export const SIDECAR_NAME = 'flipt-sidecar';
@@ -63,7 +64,27 @@ function credentialsEnv({ credentials, storage }: SidecarSettings): EnvVar[] {
   ];
 }
 
+/**
+ * Share of the memory limit given to Go as its soft limit (GOMEMLIMIT). Flipt's peaks are garbage
+ * from rebuilding the snapshot on every poll; a soft limit below the container's limit makes Go
+ * collect before the kernel kills, and the rest of the limit covers what Go does not count (the
+ * binary's mapped pages). Measured in bench/sidecar.ts, see README "Sizing the sidecar".
+ */
+export const GOMEMLIMIT_SHARE = 0.8;
+
+/** GOMEMLIMIT for a memory limit quantity, in whole MiB (Go's syntax: `102MiB`). */
+export function goMemLimit(memoryLimit: string): string | undefined {
+  const bytes = parseQuantity(memoryLimit);
+  if (bytes === undefined || !Number.isFinite(bytes) || bytes <= 0) return undefined;
+  const mib = Math.floor((bytes * GOMEMLIMIT_SHARE) / (1024 * 1024));
+  return mib >= 1 ? `${mib}MiB` : undefined;
+}
+
 function serverEnv({ sidecar }: SidecarSettings): EnvVar[] {
+  // Follows the limit (flipt.io/memory-limit included) unless extraEnv sets its own.
+  const limit = sidecar.extraEnv.some((e) => e.name === 'GOMEMLIMIT')
+    ? undefined
+    : goMemLimit(sidecar.resources.limits.memory);
   return [
     { name: 'FLIPT_SERVER_HTTP_PORT', value: String(sidecar.httpPort) },
     { name: 'FLIPT_SERVER_GRPC_PORT', value: String(sidecar.grpcPort) },
@@ -73,6 +94,7 @@ function serverEnv({ sidecar }: SidecarSettings): EnvVar[] {
     { name: 'FLIPT_META_CHECK_FOR_UPDATES', value: 'false' },
     { name: 'FLIPT_META_STATE_DIRECTORY', value: STATE_DIR },
     { name: 'TMPDIR', value: STATE_DIR },
+    ...(limit ? [{ name: 'GOMEMLIMIT', value: limit }] : []),
   ];
 }
 
