@@ -43,7 +43,7 @@ t.test('defaults', async (t) => {
     allowShrink: false,
     maxShrink: 0.25,
     timeoutMs: 10_000,
-    concurrency: 8,
+    concurrency: 2,
     s3Retries: 5,
     fliptRetries: 2,
     listen: { host: '0.0.0.0', port: 9090 },
