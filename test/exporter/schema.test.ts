@@ -67,9 +67,9 @@ t.test("refuses what Flipt v1.61.1's validator refuses, saying where", async (t)
       /namespace default: \/segments\/0\/constraints\/0\/operator must be one of eq, neq, present, notpresent, le, lte/,
     ],
     [
-      'an entity id constraint with a string-only operator',
-      doc({ segments: [segment({ type: 'ENTITY_ID_COMPARISON_TYPE', operator: 'prefix', value: 'a' })] }),
-      /\/segments\/0\/constraints\/0\/operator must be one of eq, neq, isoneof, isnotoneof/,
+      'an entity id constraint with a boolean-only operator',
+      doc({ segments: [segment({ type: 'ENTITY_ID_COMPARISON_TYPE', operator: 'true' })] }),
+      /\/segments\/0\/constraints\/0\/operator must be one of eq, neq, empty, notempty, prefix, suffix, isoneof, isnotoneof, contains, notcontains/,
     ],
     [
       'nested flag metadata',
