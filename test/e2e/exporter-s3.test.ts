@@ -1,118 +1,64 @@
-// The exporter's bin (`node exporter/main.ts`, what `flipt-exporter` runs) against a real S3 server:
+// The exporter's bin (`node exporter/main.ts`, what `flipt-exporter` runs) against real servers:
 // MinIO built by test/e2e/servers/build.sh, behind a counting loopback HTTP proxy so PUTs are
-// counted as they reach the server. The Flipt side is a replaying master (fixtures written from
-// Flipt v1.61.1's REST API definitions): Flipt cannot be built on this machine, so the round trip
-// through a real Flipt (flipt validate, a sidecar evaluating like the master) is not run here.
+// counted as they reach the server, and a real Flipt v1.61.1 master (SQLite, token authentication
+// required) seeded through its REST API with the state of test/exporter/fixtures/flipt-v1.61.1-api.json.
+//
+// Replayed answers (test/exporter/flipt-replay.ts) remain in ONE test only, for a fault a real
+// master cannot be made to produce: an HTTP 503 on one request in the middle of an export. Every
+// other test talks to the real master (a stopped master, an empty master and changes are real).
+// The round trip through a real sidecar is in flipt-datapath.test.ts and flipt-propagation.test.ts.
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { parseAllDocuments } from 'yaml';
 import { createDocumentValidator } from '../../exporter/schema.ts';
-import { loadFixture, startReplayMaster, syntheticData } from '../exporter/flipt-replay.ts';
+import { loadFixture, startReplayMaster } from '../exporter/flipt-replay.ts';
 import { freePort, tempDir, waitFor } from '../support/process.ts';
 import { startCountingProxy, useMinio } from '../support/minio.ts';
+import { startExporter as startExporterBin, type LogLine } from './harness/exporter.ts';
+import { FliptApi, seedFromApiData, seedMaster } from './harness/flipt-seed.ts';
+import { useFliptMaster } from './harness/flipt.ts';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
-const mainTs = resolve(repoRoot, 'exporter', 'main.ts');
 const validate = createDocumentValidator();
-// MinIO restarts and a dozen exporter processes: well past tap's 30 s default on a busy machine.
-t.setTimeout(240_000);
+// MinIO restarts, master restarts and a dozen exporter processes: well past tap's 30 s default.
+t.setTimeout(300_000);
 
+const TOKEN = 'master-token';
 const minio = await useMinio(t, { name: 'flipt-e2e-exporter-minio' });
 const proxy = await startCountingProxy(minio.port);
 t.teardown(() => proxy.close());
-const master = await startReplayMaster({ data: loadFixture(), token: 'master-token' });
-t.teardown(() => master.close());
+const master = await useFliptMaster(t, { token: TOKEN });
+await seedMaster(master.url, seedFromApiData(loadFixture()), TOKEN);
+const api = new FliptApi(master.url, TOKEN);
 const home = await tempDir('flipt-e2e-exporter-home');
 t.teardown(() => home.remove());
 const s3 = minio.client();
 const BUCKET = 'flags';
 await minio.createBucket(BUCKET);
 
-type LogLine = Record<string, unknown> & { level?: string; msg?: string };
-
-interface Running {
-  child: ChildProcess;
-  logs: LogLine[];
-  waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-  done: Promise<{ code: number | null; logs: LogLine[]; stderr: string }>;
+/** Changes some fields of a flag on the master (a PUT must carry every field it keeps). */
+async function updateFlag(ns: string, key: string, change: Record<string, unknown>): Promise<void> {
+  const flag = await api.get<Record<string, unknown>>(`/api/v1/namespaces/${ns}/flags/${key}`);
+  const defaultVariant = flag['defaultVariant'] as { id?: string } | null;
+  await api.put(`/api/v1/namespaces/${ns}/flags/${key}`, {
+    key,
+    name: flag['name'],
+    description: flag['description'],
+    enabled: flag['enabled'],
+    metadata: flag['metadata'] ?? {},
+    ...(defaultVariant?.id ? { defaultVariantId: defaultVariant.id } : {}),
+    ...change,
+  });
 }
 
 /** Starts the exporter's bin with only the environment given (no AWS_* from this process). */
-function startExporter(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [mainTs, ...args], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-      HOME: home.path,
-      // No instance-metadata lookups when credentials are missing: fail at once.
-      AWS_EC2_METADATA_DISABLED: 'true',
-      FLIPT_EXPORTER_FLIPT_TOKEN: 'master-token',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: LogLine[] = [];
-  const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
-  let buffer = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let nl;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const text = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { level: 'not-json', msg: text };
-      }
-      logs.push(line);
-      for (const w of waiters.filter((w) => w.match(line))) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
-    }
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const done = new Promise<{ code: number | null; logs: LogLine[]; stderr: string }>((resolveDone) =>
-    child.once('close', (code) => resolveDone({ code, logs, stderr })),
-  );
-  return {
-    child,
-    logs,
-    done,
-    waitForLog(match, timeoutMs = 30_000) {
-      const found = logs.find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolveLine, reject) => {
-        const timer = setTimeout(
-          () =>
-            reject(
-              new Error(
-                `no matching log line within ${timeoutMs} ms; got:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`,
-              ),
-            ),
-          timeoutMs,
-        );
-        waiters.push({
-          match,
-          resolve: (l) => {
-            clearTimeout(timer);
-            resolveLine(l);
-          },
-        });
-      });
-    },
-  };
+function startExporter(args: string[], env: Record<string, string> = {}) {
+  return startExporterBin(args, { FLIPT_EXPORTER_FLIPT_TOKEN: TOKEN, ...env }, home.path);
 }
 
-const baseArgs = (endpoint = proxy.url) => [
+const baseArgs = (endpoint = proxy.url, fliptUrl = master.url) => [
   '--flipt-url',
-  master.url,
+  fliptUrl,
   '--bucket',
   BUCKET,
   '--endpoint',
@@ -172,10 +118,10 @@ t.test('uploads the export in one PUT; the object is what a sidecar can read', a
     run.logs.every((l) => l.level !== 'not-json'),
     'every log line is JSON',
   );
-  t.ok(
-    master.requests.every((r) => r.authorization === 'Bearer master-token'),
-    'token from the environment',
-  );
+  const anonymous = await fetch(`${master.url}/api/v1/namespaces`);
+  t.equal(anonymous.status, 401, 'the master refuses requests without the token');
+  await anonymous.body?.cancel();
+  t.pass('so the export sent the token from the environment');
 });
 
 t.test('an unchanged export makes no PUT (counted at the proxy in front of MinIO)', async (t) => {
@@ -191,12 +137,8 @@ t.test('an unchanged export makes no PUT (counted at the proxy in front of MinIO
 });
 
 t.test('a change on the master is uploaded', async (t) => {
-  const flags = master.data.flags['production'] as Record<string, unknown>[];
-  const saved = structuredClone(flags);
-  flags[0]!['enabled'] = false;
-  t.teardown(() => {
-    master.data.flags['production'] = saved;
-  });
+  await updateFlag('production', 'checkout-v2', { enabled: false });
+  t.teardown(() => updateFlag('production', 'checkout-v2', { enabled: true }));
   proxy.reset();
   const run = await runExporter(baseArgs());
   t.equal(run.code, 0);
@@ -263,35 +205,36 @@ t.test('a missing bucket is reported as such', async (t) => {
   t.equal(proxy.count('PUT'), 1, 'the PUT was tried once, not retried');
 });
 
-t.test('a master error mid-export writes nothing', async (t) => {
-  const before = await getObject();
-  master.handler = (r, normal) =>
-    r.path.endsWith('/flags/greeting/rules')
-      ? { status: 503, body: '{"code":14,"message":"unavailable"}' }
-      : normal();
-  t.teardown(() => {
-    master.handler = (_r, normal) => normal();
-  });
-  proxy.reset();
-  const run = await runExporter([...baseArgs(), '--flipt-retries', '1']);
-  t.equal(run.code, 1);
-  t.match(result(run.logs), {
-    stage: 'flipt',
-    msg: /reading the Flipt master failed: GET .*\/flags\/greeting\/rules\?limit=100: HTTP 503: unavailable/,
-  });
-  t.equal(proxy.requests.length, 0, 'the bucket is not touched');
-  t.equal((await getObject()).etag, before.etag);
-});
+t.test(
+  'a master error mid-export writes nothing (replayed master: a fault the real one cannot produce)',
+  async (t) => {
+    const before = await getObject();
+    // Replayed answers, the only ones in this file: a real master does not answer 503 on one
+    // request of an export on demand. The replay serves the same fixture the real master was seeded with.
+    const replay = await startReplayMaster({ data: loadFixture(), token: TOKEN });
+    t.teardown(() => replay.close());
+    replay.handler = (r, normal) =>
+      r.path.endsWith('/flags/greeting/rules')
+        ? { status: 503, body: '{"code":14,"message":"unavailable"}' }
+        : normal();
+    proxy.reset();
+    const run = await runExporter([...baseArgs(proxy.url, replay.url), '--flipt-retries', '1']);
+    t.equal(run.code, 1);
+    t.match(result(run.logs), {
+      stage: 'flipt',
+      msg: /reading the Flipt master failed: GET .*\/flags\/greeting\/rules\?limit=100: HTTP 503: unavailable/,
+    });
+    t.equal(proxy.requests.length, 0, 'the bucket is not touched');
+    t.equal((await getObject()).etag, before.etag);
+  },
+);
 
 t.test('a master that came up empty does not empty the bucket, unless --allow-shrink', async (t) => {
   const before = await getObject();
-  const saved = master.data;
-  master.data = syntheticData(0, 1);
-  t.teardown(() => {
-    master.data = saved;
-  });
+  // A second real master, freshly started: no flags at all (what a master on a lost database shows).
+  const empty = await useFliptMaster(t, { token: TOKEN });
   proxy.reset();
-  const refused = await runExporter(baseArgs());
+  const refused = await runExporter(baseArgs(proxy.url, empty.url));
   t.equal(refused.code, 1);
   t.match(result(refused.logs), {
     stage: 'guard',
@@ -300,11 +243,10 @@ t.test('a master that came up empty does not empty the bucket, unless --allow-sh
   t.equal(proxy.count('PUT'), 0);
   t.equal((await getObject()).etag, before.etag);
 
-  const allowed = await runExporter([...baseArgs(), '--allow-shrink']);
+  const allowed = await runExporter([...baseArgs(proxy.url, empty.url), '--allow-shrink']);
   t.equal(allowed.code, 0);
   t.match(result(allowed.logs), { result: 'uploaded', flags: 0, previousFlags: 7 });
 
-  master.data = saved;
   const restored = await runExporter(baseArgs());
   t.match(result(restored.logs), { result: 'uploaded', flags: 7, previousFlags: 0 });
 });
@@ -325,12 +267,7 @@ t.test('S3 down: retried with backoff, then reported', async (t) => {
 
 t.test('S3 down and back: the export waits it out and uploads', async (t) => {
   if (!minio.running) await minio.start();
-  const flags = master.data.flags['default'] as Record<string, unknown>[];
-  const saved = structuredClone(flags);
-  flags[0]!['description'] = 'changed while S3 was down';
-  t.teardown(() => {
-    master.data.flags['default'] = saved;
-  });
+  await updateFlag('default', 'new-checkout', { description: 'changed while S3 was down' });
   await minio.stop();
   const exporter = startExporter([...baseArgs(minio.endpoint), '--s3-retries', '8'], minio.credentialsEnv());
   await exporter.waitForLog((l) => l.msg?.startsWith('S3 request failed, retrying') === true);
@@ -367,12 +304,8 @@ t.test('watch mode: exports every interval, serves /healthz and /metrics, stops 
     { timeoutMs: 20_000 },
   );
 
-  const flags = master.data.flags['production'] as Record<string, unknown>[];
-  const saved = structuredClone(flags);
-  flags[1]!['enabled'] = false;
-  t.teardown(() => {
-    master.data.flags['production'] = saved;
-  });
+  await updateFlag('production', 'ops-flag', { enabled: false });
+  t.teardown(() => updateFlag('production', 'ops-flag', { enabled: true }));
   await waitFor(
     'the change to reach the bucket',
     async () =>
@@ -383,8 +316,8 @@ t.test('watch mode: exports every interval, serves /healthz and /metrics, stops 
   );
   t.pass('a change on the master reached the bucket without a restart');
 
-  master.handler = (r, normal) =>
-    r.path.endsWith('/segments') ? { status: 500, body: '{"message":"down"}' } : normal();
+  // The real master stopped: the next exports fail until it is back on the same port.
+  await master.stop();
   await waitFor(
     'a failed export to show on /healthz',
     async () => (await fetch(`${base}/healthz`)).status === 503,
@@ -392,7 +325,7 @@ t.test('watch mode: exports every interval, serves /healthz and /metrics, stops 
       timeoutMs: 20_000,
     },
   );
-  master.handler = (_r, normal) => normal();
+  await master.start();
   const metrics = await (await fetch(`${base}/metrics`)).text();
   for (const name of [
     'flipt_exporter_exports_total',
