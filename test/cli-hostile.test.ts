@@ -203,8 +203,13 @@ t.test('20,000 Deployments through the real CLI under a 256 MB heap', { timeout:
     documents: number;
     stderr: string;
   }>((done) => {
+    // Without tap's coverage collection: the in-process tests cover this code, and collecting it
+    // here only slows a run that is already the longest in the suite.
+    const env = { ...process.env };
+    delete env.NODE_V8_COVERAGE;
     const child = spawn(process.execPath, ['--max-old-space-size=256', cli, 'inject', '-f', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env,
     });
     let sidecars = 0;
     let documents = 1;
