@@ -15,7 +15,7 @@ import { httpsCall, spawnServe, testCertificates } from './support/webhook.ts';
 
 const root = resolve(import.meta.dirname, '..');
 // Builds the bin with tsc and runs real processes: more than tap's default 30 s on a busy machine.
-t.setTimeout(180_000);
+t.setTimeout(600_000);
 
 t.test('usage errors exit 2 with the usage text', async (t) => {
   for (const argv of [
