@@ -12,6 +12,9 @@ import { buildSampleApp } from '../../src/sample-app/app.ts';
 import { parseSampleAppConfig, type SampleAppConfig } from '../../src/sample-app/config.ts';
 import { escapeHtml } from '../../src/sample-app/page.ts';
 
+// Real servers and a child process: bounded generously for a busy 2-core machine.
+t.setTimeout(120_000);
+
 interface FliptStandIn {
   url: string;
   requests: unknown[];
@@ -34,7 +37,8 @@ async function fliptStandIn(): Promise<FliptStandIn> {
   };
   app.post('/evaluate/v1/batch', async (request, reply) => {
     state.requests.push(request.body);
-    if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
+    // unref: a long delay must not keep the test process alive after teardown.
+    if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs).unref());
     if (state.status !== 200) return reply.code(state.status).send({ code: 13, message: 'boom' });
     const body = request.body as {
       requests: {
@@ -147,10 +151,10 @@ t.test('a disagreement (the sidecar still on the last export) is shown per flag'
   t.match(html, /&ne;/);
 });
 
-t.test('a side that fails or is too slow is reported, the other still shown', async (t) => {
-  const { sidecar, master, url } = await setup(t, { SAMPLE_APP_TIMEOUT_MS: '200' });
+t.test('a side that fails is reported, the other still shown', async (t) => {
+  const { master, url } = await setup(t);
   master.status = 500;
-  let compare = (await (await fetch(`${url}/api/compare`)).json()) as {
+  const compare = (await (await fetch(`${url}/api/compare`)).json()) as {
     agree: null;
     sidecar: { ok: boolean };
     master: { ok: boolean; error: string };
@@ -159,12 +163,19 @@ t.test('a side that fails or is too slow is reported, the other still shown', as
   t.ok(compare.sidecar.ok);
   t.notOk(compare.master.ok);
   t.match(compare.master.error, /^HTTP 500/);
-  master.status = 200;
-  sidecar.delayMs = 1000;
-  compare = (await (await fetch(`${url}/api/compare`)).json()) as typeof compare;
-  t.match((compare.sidecar as unknown as { error: string }).error, /no answer within 200 ms/);
   const html = await (await fetch(url)).text();
   t.match(html, /One side did not answer/);
+});
+
+t.test('a side that does not answer in time is reported as such', async (t) => {
+  // The stand-in waits far longer than the timeout: only the timeout can end the request.
+  const { sidecar, url } = await setup(t, { SAMPLE_APP_TIMEOUT_MS: '300' });
+  sidecar.delayMs = 20_000;
+  const compare = (await (await fetch(`${url}/api/compare`)).json()) as {
+    sidecar: { ok: boolean; error: string };
+  };
+  t.notOk(compare.sidecar.ok);
+  t.match(compare.sidecar.error, /no answer within 300 ms/);
 });
 
 t.test('an unreachable Flipt is an answer, not a crash', async (t) => {
@@ -232,7 +243,7 @@ t.test('main: listens, answers /healthz, stops cleanly on SIGTERM', async (t) =>
   // Fastify logs the address it listens on; port 0 picks a free one.
   let stdout = '';
   const address = await new Promise<string>((resolveAddress, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 20 s: ${stdout}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`no listening line within 60 s: ${stdout}`)), 60_000);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
