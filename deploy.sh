@@ -193,7 +193,9 @@ random_hex() {
 }
 
 check_cluster() {
-  kubectl version --request-timeout=10s >/dev/null 2>&1 ||
+  # /readyz, not `kubectl version`: it asks whether the server serves, and never fails on a server
+  # version string kubectl cannot parse (a source build reports v0.0.0-master).
+  kubectl get --raw=/readyz --request-timeout=10s >/dev/null 2>&1 ||
     die "no Kubernetes API server answers for the current context ($(kubectl config current-context 2>/dev/null || echo none)); check KUBECONFIG / 'kubectl cluster-info'"
 }
 
