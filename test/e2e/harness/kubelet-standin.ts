@@ -200,24 +200,33 @@ export async function startKubeletStandIn(
   } catch (err) {
     if (statusCode(err) !== 409) throw err;
   }
-  const node = await core.readNode({ name: nodeName });
-  const now = new Date();
-  node.status = {
-    ...node.status,
-    capacity: { cpu: '64', memory: '256Gi', pods: '250', 'ephemeral-storage': '1Ti' },
-    allocatable: { cpu: '64', memory: '256Gi', pods: '250', 'ephemeral-storage': '1Ti' },
-    conditions: [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'KubeletStandIn',
-        message: 'kubelet stand-in (test/e2e/harness/kubelet-standin.ts): no containers run',
-        lastHeartbeatTime: now,
-        lastTransitionTime: now,
-      },
-    ],
-  };
-  await core.replaceNodeStatus({ name: nodeName, body: node });
+  // kube-controller-manager's ttl controller annotates a new Node at once: a conflict means "read
+  // again", a few times at most.
+  for (let attempt = 1; ; attempt++) {
+    const node = await core.readNode({ name: nodeName });
+    const now = new Date();
+    node.status = {
+      ...node.status,
+      capacity: { cpu: '64', memory: '256Gi', pods: '250', 'ephemeral-storage': '1Ti' },
+      allocatable: { cpu: '64', memory: '256Gi', pods: '250', 'ephemeral-storage': '1Ti' },
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletStandIn',
+          message: 'kubelet stand-in (test/e2e/harness/kubelet-standin.ts): no containers run',
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+      ],
+    };
+    try {
+      await core.replaceNodeStatus({ name: nodeName, body: node });
+      break;
+    } catch (err) {
+      if (statusCode(err) !== 409 || attempt >= 5) throw err;
+    }
+  }
   log(`node ${nodeName} registered`);
 
   const ipByUid = new Map<string, string>();
