@@ -387,16 +387,17 @@ export function standardSeed(options: StandardSeedOptions = {}): SeedSpec {
     emptyArray: [],
   };
 
-  // Three operator segments per boolean flag, one segment rollout each (values alternate), so every
+  // Four operator segments per boolean flag, one segment rollout each (values alternate), so every
   // segment is reached whenever the ones before it do not match; the answer's segmentKeys says
-  // which one matched. Groups take every 13th segment (different types and properties), and the
+  // which one matched. Groups take every 10th segment (different types and properties), and the
   // operators that match almost every context come last, so they mask little. Fewer flags keep
   // the suite's evaluation count (flags × pairs) affordable.
   const BROAD = new Set(['neq', 'notempty', 'empty', 'isnotoneof', 'notcontains', 'present', 'notpresent']);
-  const stride = Math.ceil(operatorSegments.length / 3);
+  const stride = Math.ceil(operatorSegments.length / 4);
   const operatorFlags: FlagSpec[] = [];
   for (let n = 0; n < stride; n++) {
-    const group = [operatorSegments[n], operatorSegments[n + stride], operatorSegments[n + 2 * stride]]
+    const group = [0, 1, 2, 3]
+      .map((k) => operatorSegments[n + k * stride])
       .filter((g): g is SegmentSpec => g !== undefined)
       .sort(
         (a, b) =>
