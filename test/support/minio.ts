@@ -20,6 +20,7 @@ import {
   tempDir,
   trackDir,
   type ManagedProcess,
+  type TeardownHost,
 } from './process.ts';
 
 export interface MinioServer {
@@ -150,12 +151,6 @@ export async function startMinio(options: { name?: string } = {}): Promise<Minio
     },
   };
   return server;
-}
-
-/** The subset of a tap Test that useMinio needs. */
-interface TeardownHost {
-  teardown(fn: () => unknown): void;
-  passing(): boolean;
 }
 
 /** Starts MinIO for a tap test and disposes of it in teardown, keeping its directory on failure. */

@@ -58,6 +58,12 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove: (
 }
 
 /** Set FLIPT_E2E_KEEP=1 to keep the servers' temporary directories (data, logs) for debugging. */
+/** The subset of a tap Test that the `use*` helpers need: teardown, and whether it passed (to keep logs). */
+export interface TeardownHost {
+  teardown(fn: () => unknown): void;
+  passing(): boolean;
+}
+
 export const KEEP_ENV_VAR = 'FLIPT_E2E_KEEP';
 
 export function keepRequested(): boolean {

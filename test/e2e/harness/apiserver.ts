@@ -23,6 +23,7 @@ import {
   trackDir,
   waitFor,
   type ManagedProcess,
+  type TeardownHost,
 } from '../../support/process.ts';
 import { createCa, issueServingCert } from '../../../src/tls.ts';
 import { ensureServiceAccount } from './kube.ts';
@@ -373,12 +374,6 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await stop({ keep: true });
     throw err;
   }
-}
-
-/** The subset of a tap Test that useControlPlane needs. */
-interface TeardownHost {
-  teardown(fn: () => unknown): void;
-  passing(): boolean;
 }
 
 /**

@@ -10,7 +10,14 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { generateCertificates } from '../../../src/tls.ts';
-import { freePort, serverBinary, startProcess, waitFor, type ManagedProcess } from '../../support/process.ts';
+import {
+  freePort,
+  serverBinary,
+  startProcess,
+  waitFor,
+  type ManagedProcess,
+  type TeardownHost,
+} from '../../support/process.ts';
 import { useControlPlane, type ControlPlane, type ControlPlaneOptions } from './apiserver.ts';
 import { startKubeletStandIn, type KubeletStandIn, type KubeletStandInOptions } from './kubelet-standin.ts';
 
@@ -162,12 +169,6 @@ export interface Cluster {
 export interface ClusterOptions extends ControlPlaneOptions {
   controllerManager?: ControllerManagerOptions;
   kubelet?: KubeletStandInOptions;
-}
-
-/** The subset of a tap Test that useCluster needs. */
-interface TeardownHost {
-  teardown(fn: () => unknown): void;
-  passing(): boolean;
 }
 
 /**

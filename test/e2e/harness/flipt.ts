@@ -35,6 +35,7 @@ import {
   trackDir,
   waitFor,
   type ManagedProcess,
+  type TeardownHost,
 } from '../../support/process.ts';
 
 /** A port taken between choosing it and Flipt binding it: try again on fresh ports. */
@@ -156,11 +157,6 @@ export async function startFliptMaster(opts: FliptMasterOptions = {}): Promise<F
     },
   };
   return master;
-}
-
-interface TeardownHost {
-  teardown(fn: () => unknown): void;
-  passing(): boolean;
 }
 
 /** A master for a tap test, disposed of in teardown (its directory kept when the test failed). */
