@@ -3,6 +3,7 @@
 // passed in. S3 credentials are deliberately not configurable here: they come only from the AWS
 // default chain (environment, profile, web identity, instance role), never from a flag.
 import { parseArgs } from 'node:util';
+import { MIN_TOKEN_LENGTH, parseNotifyUrl } from './notify.ts';
 
 export interface ListenAddress {
   host: string;
@@ -41,6 +42,14 @@ export interface ExporterConfig {
   maxPages: number;
   /** Bytes of one master answer read at most. */
   maxResponseBytes: number;
+  /** Bucket cache push endpoints (exporter/notify.ts); empty: no push. */
+  notifyUrls: string[];
+  /** The push's bearer token from FLIPT_EXPORTER_NOTIFY_TOKEN (never a flag). */
+  notifyToken: string | undefined;
+  /** A file holding the push token (a mounted Secret), re-read before each push. */
+  notifyTokenFile: string | undefined;
+  /** Per name lookup and per push request. */
+  notifyTimeoutMs: number;
 }
 
 export type ParseResult =
@@ -57,6 +66,8 @@ interface OptionSpec {
   env: string;
   help: string;
   default?: string;
+  /** Repeatable flag (the environment variable takes a comma-separated list). */
+  multiple?: boolean;
 }
 
 export const ENV_PREFIX = 'FLIPT_EXPORTER_';
@@ -204,6 +215,26 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 'info',
   },
   {
+    name: 'notify-url',
+    type: 'string',
+    env: 'NOTIFY_URL',
+    multiple: true,
+    help: 'bucket cache to push a refresh to after an upload that changed the object, e.g. the headless http://flipt-bucket-cache-peers.flipt-system.svc:8080 (every address of the name is pushed; repeatable or comma-separated; needs the token)',
+  },
+  {
+    name: 'notify-token-file',
+    type: 'string',
+    env: 'NOTIFY_TOKEN_FILE',
+    help: "file holding the push's bearer token (a mounted Secret), re-read before each push; or set FLIPT_EXPORTER_NOTIFY_TOKEN",
+  },
+  {
+    name: 'notify-timeout',
+    type: 'string',
+    env: 'NOTIFY_TIMEOUT',
+    help: 'per name lookup and per push request; a failed push is logged and counted, never retried and never fails the export',
+    default: '5s',
+  },
+  {
     name: 'skip-schema-check',
     type: 'boolean',
     env: 'SKIP_SCHEMA_CHECK',
@@ -282,7 +313,8 @@ export function usage(): string {
     '  --help, --version',
     '',
     'S3 credentials come only from the AWS default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,',
-    'AWS_PROFILE, web identity/IRSA, instance role), never from a flag.',
+    'AWS_PROFILE, web identity/IRSA, instance role), never from a flag. The push token likewise:',
+    `${ENV_PREFIX}NOTIFY_TOKEN or --notify-token-file, never a flag.`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -305,12 +337,23 @@ export function parseConfig(
     };
   }
 
+  const tokenFlag = argv.find((a) => /^--notify-token(=|$)/.test(a));
+  if (tokenFlag !== undefined) {
+    return {
+      kind: 'invalid',
+      errors: [
+        `--notify-token: the push token is never taken from a flag (flags show in ps); set ${ENV_PREFIX}NOTIFY_TOKEN ` +
+          'or --notify-token-file PATH',
+      ],
+    };
+  }
+
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: [...argv],
       options: {
-        ...Object.fromEntries(OPTIONS.map((o) => [o.name, { type: o.type }])),
+        ...Object.fromEntries(OPTIONS.map((o) => [o.name, { type: o.type, multiple: o.multiple ?? false }])),
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -451,6 +494,35 @@ export function parseConfig(
     maxResponseBytes = 64 * 1024 * 1024;
   }
 
+  // Repeated flags win over the environment's comma-separated list.
+  const notifyFlags = values['notify-url'] as unknown as string[] | undefined;
+  const notifySource = notifyFlags !== undefined ? '--notify-url' : `${ENV_PREFIX}NOTIFY_URL`;
+  const notifyTexts = [
+    ...new Set(
+      (notifyFlags ?? [env[`${ENV_PREFIX}NOTIFY_URL`] ?? ''])
+        .flatMap((v) => v.split(','))
+        .map((v) => v.trim())
+        .filter((v) => v !== ''),
+    ),
+  ];
+  const notifyUrls: string[] = [];
+  for (const text of notifyTexts) {
+    const parsedUrl = parseNotifyUrl(text);
+    if ('error' in parsedUrl) errors.push(`${notifySource}: ${parsedUrl.error}`);
+    else notifyUrls.push(parsedUrl.url.href);
+  }
+  if (notifyUrls.length > 16) errors.push(`${notifySource}: at most 16 URLs, got ${notifyUrls.length}`);
+  const notifyToken = env[`${ENV_PREFIX}NOTIFY_TOKEN`]?.trim() || undefined;
+  const notifyTokenFile = text('notify-token-file') || undefined;
+  if (notifyToken !== undefined && notifyToken.length < MIN_TOKEN_LENGTH)
+    errors.push(`${ENV_PREFIX}NOTIFY_TOKEN: at least ${MIN_TOKEN_LENGTH} characters, as the cache requires`);
+  if (notifyToken !== undefined && notifyTokenFile !== undefined)
+    errors.push(`${ENV_PREFIX}NOTIFY_TOKEN and --notify-token-file: set one of the two`);
+  if (notifyUrls.length > 0 && notifyToken === undefined && notifyTokenFile === undefined)
+    errors.push(
+      `${notifySource}: the push needs a token: set ${ENV_PREFIX}NOTIFY_TOKEN or --notify-token-file (the cache's FLIPT_CACHE_REFRESH_TOKEN)`,
+    );
+
   const logLevel = (text('log-level') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.has(logLevel)) errors.push(`--log-level: expected one of ${[...LOG_LEVELS].join(', ')}`);
 
@@ -480,11 +552,17 @@ export function parseConfig(
     deadlineMs: duration('deadline', '5m', 1_000),
     maxPages: integer('max-pages', 1_000, 1, 1_000_000),
     maxResponseBytes,
+    notifyUrls,
+    notifyToken,
+    notifyTokenFile,
+    notifyTimeoutMs: duration('notify-timeout', '5s', 100),
   };
   if (errors.length > 0) return { kind: 'invalid', errors };
   if (!config.watch && raw('interval') !== undefined)
     warnings.push('--interval has no effect without --watch');
   if (config.deadlineMs < config.timeoutMs)
     warnings.push('--deadline is shorter than --timeout: a single slow request ends the run');
+  if (notifyUrls.length === 0 && (notifyToken !== undefined || notifyTokenFile !== undefined))
+    warnings.push('a push token is set but no --notify-url: nothing is pushed');
   return { kind: 'run', config, warnings };
 }

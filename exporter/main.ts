@@ -3,6 +3,7 @@
 // S3 store, the schema check and the logger, then runs one export (a CronJob tick) or the watch
 // loop. Exit codes: 0 uploaded or unchanged, 1 export failed or refused, 2 invalid usage.
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { parseConfig, usage, type ExporterConfig } from './config.ts';
@@ -16,6 +17,7 @@ import {
 } from './export.ts';
 import { createFliptClient } from './flipt.ts';
 import { createMetrics, HealthTracker } from './metrics.ts';
+import { createNotifier, createNotifyMetrics, type Notifier, type NotifyMetrics } from './notify.ts';
 import { createS3Store } from './s3.ts';
 import { createDocumentValidator } from './schema.ts';
 import { buildWatchServer } from './server.ts';
@@ -108,14 +110,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** The cache push (exporter/notify.ts), built with the metrics it counts into; undefined: no push. */
+type NotifierFactory = (metrics?: NotifyMetrics) => Notifier;
+
 async function watch(
   config: ExporterConfig,
   deps: ExportDeps,
   logger: Logger,
   object: string,
   signal: AbortSignal,
+  notifierFor: NotifierFactory | undefined,
 ): Promise<number> {
   const metrics = createMetrics();
+  const notifier = notifierFor?.(createNotifyMetrics(metrics.registry));
   const health = new HealthTracker();
   const app = buildWatchServer({ metrics, health: () => health.state });
   try {
@@ -137,6 +144,8 @@ async function watch(
     metrics.record(outcome, Date.now() / 1000);
     health.record(outcome, new Date());
     logOutcome(logger, outcome, object);
+    // Only after a changed object; a failed push is logged and counted, and the loop goes on.
+    if (outcome.status === 'uploaded' && notifier) await notifier.notify(object);
     // The interval runs from the start of one export to the start of the next.
     await sleep(Math.max(0, config.intervalMs - (Date.now() - started)), signal);
   }
@@ -204,6 +213,27 @@ export async function main(
     onRetry: ({ operation, attempt, delayMs, error }) =>
       logger.warn({ operation, attempt, delayMs, object }, `S3 request failed, retrying: ${error.message}`),
   });
+  let notifierFor: NotifierFactory | undefined;
+  if (config.notifyUrls.length > 0) {
+    const { notifyToken, notifyTokenFile } = config;
+    if (notifyTokenFile !== undefined) {
+      // Checked once at start (bad usage), then re-read before each push: a rotated Secret applies.
+      try {
+        readFileSync(notifyTokenFile, 'utf8');
+      } catch (err) {
+        logger.error({ err }, `--notify-token-file: cannot read ${notifyTokenFile}`);
+        return EXIT_USAGE;
+      }
+    }
+    notifierFor = (metrics) =>
+      createNotifier({
+        urls: config.notifyUrls.map((u) => new URL(u)),
+        token: async () => notifyToken ?? (await readFile(notifyTokenFile as string, 'utf8')),
+        timeoutMs: config.notifyTimeoutMs,
+        logger,
+        metrics,
+      });
+  }
   const deps: ExportDeps = {
     flipt,
     store,
@@ -211,14 +241,22 @@ export async function main(
   };
   if (!config.schemaCheck) logger.warn("Flipt's schema check is off (--skip-schema-check)");
   logger.debug(
-    { config: { ...config, fliptToken: config.fliptToken ? '(set)' : undefined } },
+    {
+      config: {
+        ...config,
+        fliptToken: config.fliptToken ? '(set)' : undefined,
+        notifyToken: config.notifyToken ? '(set)' : undefined,
+      },
+    },
     'configuration',
   );
 
   try {
-    if (config.watch) return await watch(config, deps, logger, object, signal);
+    if (config.watch) return await watch(config, deps, logger, object, signal, notifierFor);
     const outcome = await runExport(deps, exportOptions(config, signal));
     logOutcome(logger, outcome, object);
+    // The push never changes the exit code: the cache's interval refresh is the fallback.
+    if (outcome.status === 'uploaded' && notifierFor) await notifierFor().notify(object);
     return outcome.status === 'failed' ? EXIT_FAILED : EXIT_OK;
   } finally {
     store.destroy();

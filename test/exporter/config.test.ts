@@ -53,6 +53,10 @@ t.test('defaults', async (t) => {
     deadlineMs: 300_000,
     maxPages: 1_000,
     maxResponseBytes: 64 * 1024 * 1024,
+    notifyUrls: [],
+    notifyToken: undefined,
+    notifyTokenFile: undefined,
+    notifyTimeoutMs: 5_000,
   });
 });
 
