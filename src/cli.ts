@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from './config-file.ts';
 import type { InjectorConfig } from './core/config.ts';
+import { parseGoDuration } from './core/formats.ts';
+import { checkAutoTiming, DEFAULT_RENEW_FRACTION } from './core/tls-rotation.ts';
 import { loadKeyPair } from './tls.ts';
+import type { TlsSource } from './tls/serving.ts';
 
 // Each command loads only what it needs: `serve` runs for months and should not carry the YAML
 // library, the manifest code or the certificate generator in its memory.
@@ -17,6 +20,11 @@ const USAGE = `Usage: flipt-injector <command> [options]
 Commands:
   serve           run the HTTPS mutating admission webhook
                     --tls-cert FILE --tls-key FILE [--config FILE] [--port 8443] [--host 0.0.0.0]
+                    [--tls-check-interval 10s] [--tls-expiry-warning 336h]
+                  or, self-managed TLS (a CA and certificate in a Secret, caBundle patched):
+                    --tls-auto --dns-name NAME... [--ip ADDR]... [--tls-secret flipt-sidecar-injector-tls]
+                    [--tls-secret-namespace NS] [--webhook-configuration flipt-sidecar-injector]
+                    [--tls-lifetime 2160h] [--tls-renew-fraction 0.667] [--tls-check-interval 10s]
   inject          inject into manifests offline, write YAML to stdout
                     -f FILE|- [--config FILE] [--namespace-enabled]
   check           explain, per pod template, whether and why it would be injected
@@ -44,6 +52,14 @@ class UsageError extends Error {}
 const OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
+  'tls-auto': { type: 'boolean' },
+  'tls-secret': { type: 'string' },
+  'tls-secret-namespace': { type: 'string' },
+  'webhook-configuration': { type: 'string' },
+  'tls-lifetime': { type: 'string' },
+  'tls-renew-fraction': { type: 'string' },
+  'tls-check-interval': { type: 'string' },
+  'tls-expiry-warning': { type: 'string' },
   config: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
@@ -118,44 +134,95 @@ async function manifestCommand(flags: Flags, io: Io, mode: 'inject' | 'check'): 
   }
 }
 
+function durationFlag(flags: Flags, name: keyof Flags, fallback: string, minMs: number): number {
+  const value = flags[name] ?? fallback;
+  const ms = typeof value === 'string' ? parseGoDuration(value) : undefined;
+  if (ms === undefined || ms < minMs) {
+    throw new UsageError(
+      `--${name} must be a Go duration of at least ${minMs} ms, such as 10s or 720h (got ${JSON.stringify(value)})`,
+    );
+  }
+  return ms;
+}
+
+async function tlsSource(flags: Flags, config: InjectorConfig): Promise<TlsSource> {
+  if (!flags['tls-auto']) {
+    return {
+      kind: 'file',
+      certFile: required(flags, 'tls-cert'),
+      keyFile: required(flags, 'tls-key'),
+      expiryWarningMs: durationFlag(flags, 'tls-expiry-warning', '336h', 0),
+    };
+  }
+  if (flags['tls-cert'] !== undefined || flags['tls-key'] !== undefined) {
+    throw new UsageError('--tls-auto manages its own certificate: leave out --tls-cert and --tls-key');
+  }
+  const names = { dnsNames: flags['dns-name'] ?? [], ipAddresses: flags.ip ?? [] };
+  if (names.dnsNames.length + names.ipAddresses.length === 0) {
+    throw new UsageError('--tls-auto needs the names the API server calls: --dns-name NAME (or --ip ADDR)');
+  }
+  const fractionText = flags['tls-renew-fraction'];
+  const renewFraction = fractionText === undefined ? DEFAULT_RENEW_FRACTION : Number(fractionText);
+  const lifetimeMs = durationFlag(flags, 'tls-lifetime', '2160h', 1_000);
+  const checkIntervalMs = durationFlag(flags, 'tls-check-interval', '10s', 100);
+  const problem = Number.isFinite(renewFraction)
+    ? checkAutoTiming(lifetimeMs, renewFraction, checkIntervalMs)
+    : `--tls-renew-fraction must be a number between 0 and 1 (got ${JSON.stringify(fractionText)})`;
+  if (problem) throw new UsageError(problem);
+  const { kubeSecretStore, kubeWebhookTarget, loadKubeConfig } = await import('./tls/kube.ts');
+  const kubeConfig = loadKubeConfig();
+  return {
+    kind: 'auto',
+    secret: kubeSecretStore(
+      kubeConfig,
+      flags['tls-secret-namespace'] ?? config.injector.namespace,
+      flags['tls-secret'] ?? 'flipt-sidecar-injector-tls',
+    ),
+    webhook: kubeWebhookTarget(kubeConfig, flags['webhook-configuration'] ?? 'flipt-sidecar-injector'),
+    names,
+    lifetimeMs,
+    renewFraction,
+  };
+}
+
 async function serve(flags: Flags, io: Io): Promise<number> {
   const config = await loadConfig(flags.config, io.env);
-  const { startInjectorServer } = await import('./server.ts');
-  const certFile = required(flags, 'tls-cert');
-  const keyFile = required(flags, 'tls-key');
+  const source = await tlsSource(flags, config);
+  const checkIntervalMs = durationFlag(flags, 'tls-check-interval', '10s', 100);
+  const [{ startInjectorServer }, { startServingCertificate }, { pino }] = await Promise.all([
+    import('./server.ts'),
+    import('./tls/serving.ts'),
+    import('pino'),
+  ]);
+  // The certificate is loaded before the server exists, so it has a logger of its own (same stream).
+  const log = pino({ level: config.injector.logLevel }, pino.destination({ dest: 1, sync: false }));
+  const serving = await startServingCertificate({ source, checkIntervalMs, log });
   const server = await startInjectorServer({
     config,
-    tls: await loadKeyPair(certFile, keyFile),
+    tls: serving.current,
     port: integerFlag(flags, 'port', 8443, 0, 65535),
     host: flags.host ?? '0.0.0.0',
+    ready: () => serving.ready(),
+    registerMetrics: (registry) => serving.registerMetrics(registry),
   });
-  const log = server.app.log;
-  log.info({ url: server.url, namespace: config.injector.namespace }, 'flipt-sidecar-injector listening');
-
-  // Mounted Secrets change by symlink swap, which file watchers miss: poll the contents instead.
-  let current = await loadKeyPair(certFile, keyFile);
-  const reload = setInterval(() => {
-    loadKeyPair(certFile, keyFile)
-      .then((next) => {
-        if (next.cert === current.cert && next.key === current.key) return;
-        server.reloadTls(next);
-        current = next;
-        log.info({ certFile }, 'serving certificate reloaded');
-      })
-      .catch((err: Error) =>
-        log.warn({ err: err.message }, 'certificate reload failed; keeping the current one'),
-      );
-  }, 10_000);
-  reload.unref();
+  serving.onChange((pair) => server.reloadTls(pair));
+  serving.start();
+  server.app.log.info(
+    { url: server.url, namespace: config.injector.namespace, tls: source.kind },
+    'flipt-sidecar-injector listening',
+  );
 
   return new Promise((resolve) => {
     const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down: finishing in-flight requests');
-      clearInterval(reload);
+      server.app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+      serving.stop();
       server.close().then(
-        () => resolve(0),
+        () => {
+          log.flush();
+          resolve(0);
+        },
         (err: Error) => {
-          log.error({ err }, 'shutdown failed');
+          server.app.log.error({ err }, 'shutdown failed');
           resolve(1);
         },
       );

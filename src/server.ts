@@ -1,11 +1,14 @@
-// Running the webhook: HTTPS only (TLS >= 1.2), certificate reload without restart, and a graceful
-// stop that lets in-flight admission requests finish and closes keep-alive connections cleanly.
+// Running the webhook: HTTPS only (TLS >= 1.2), certificate swap without restart (which certificate
+// and when: src/tls/serving.ts), readiness, and a graceful stop that lets in-flight admission
+// requests finish and closes keep-alive connections cleanly.
 import type { FastifyInstance } from 'fastify';
 import { destination } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Server as HttpsServer } from 'node:https';
 import type { InjectorConfig } from './core/config.ts';
 import { buildApp, tlsOptions } from './webhook/app.ts';
 import { gracefulClose } from './webhook/drain.ts';
+import { createMetrics } from './webhook/metrics.ts';
 
 export interface InjectorServerOptions {
   host?: string;
@@ -18,6 +21,10 @@ export interface InjectorServerOptions {
   handshakeTimeoutMs?: number;
   /** How long a stop lets open keep-alive connections bring requests (default DRAIN_MS). */
   drainMs?: number;
+  /** /readyz answers 503 while this returns false (no valid certificate, caBundle not patched yet). */
+  ready?: () => boolean;
+  /** Adds metrics of other parts (the certificate's expiry) to the app's registry. */
+  registerMetrics?: (registry: Registry) => void;
 }
 
 export interface InjectorServer {
@@ -35,12 +42,24 @@ export async function startInjectorServer(options: InjectorServerOptions): Promi
   // write per admission request cost more CPU than the injection itself.
   const stdout =
     level === false ? undefined : destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 500 });
+  const metrics = createMetrics();
+  options.registerMetrics?.(metrics.registry);
   const app = buildApp({
     config: options.config,
     tls: options.tls,
+    metrics,
     logger: level === false ? false : { level, stream: stdout },
     ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
   });
+  const ready = options.ready;
+  if (ready) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.url === '/readyz' && !ready()) {
+        return reply.code(503).send({ status: 'no trusted certificate yet' });
+      }
+      return undefined;
+    });
+  }
   gracefulClose(app, options.drainMs);
   if (stdout) app.addHook('onClose', async () => stdout.flushSync());
   const host = options.host ?? '0.0.0.0';

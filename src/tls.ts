@@ -1,5 +1,6 @@
 // Certificates for the webhook: a CA and a serving certificate it signs, generated with selfsigned
-// (tests, `flipt-injector certs`, bootstrapping a cluster), and loading PEM files from disk.
+// (tests, `flipt-injector certs`, `serve --tls-auto`), and loading PEM files from disk. Which
+// certificate is served, and when it changes, is src/tls/serving.ts's job.
 import { readFile } from 'node:fs/promises';
 
 export interface CertificateSet {
@@ -21,30 +22,48 @@ export interface CertificateOptions {
   ipAddresses?: string[];
   /** Validity in days (CA and serving certificate). */
   days?: number;
+  /** Validity in milliseconds; wins over `days` (self-managed TLS: short lifetimes in tests). */
+  validityMs?: number;
   commonName?: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** Backdating: an hour, or a tenth of a short lifetime (whose renewal point it would otherwise move). */
+export function backdateMs(validityMs: number): number {
+  return Math.min(60 * 60_000, Math.floor(validityMs / 10));
+}
+
 // EC P-256 with SHA-256: fast to generate, accepted by the API server and every TLS client.
-async function generate(commonName: string, days: number, extra: Record<string, unknown>): Promise<KeyPair> {
-  // Loaded on demand: the serving process only reads certificates from disk.
+async function generate(
+  commonName: string,
+  validityMs: number,
+  extra: Record<string, unknown>,
+): Promise<KeyPair> {
+  // Loaded on demand: a `serve` with mounted files never generates anything.
   const selfsigned = await import('selfsigned');
+  const now = Date.now();
   const pems = await selfsigned.generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',
-    // Backdated an hour, so that clock differences between machines never make it "not yet valid".
-    notBeforeDate: new Date(Date.now() - 60 * 60_000),
-    notAfterDate: new Date(Date.now() + days * DAY_MS),
+    // Backdated, so that clock differences between machines never make it "not yet valid".
+    notBeforeDate: new Date(now - backdateMs(validityMs)),
+    notAfterDate: new Date(now + validityMs),
     ...extra,
   });
   return { cert: pems.cert, key: pems.private };
 }
 
+function validity(options: { days?: number; validityMs?: number }): number {
+  return options.validityMs ?? (options.days ?? 365) * DAY_MS;
+}
+
 /** A new self-signed CA. */
-export function createCa(options: { commonName?: string; days?: number } = {}): Promise<KeyPair> {
-  return generate(options.commonName ?? 'flipt-sidecar-injector CA', options.days ?? 365, {
+export function createCa(
+  options: { commonName?: string; days?: number; validityMs?: number } = {},
+): Promise<KeyPair> {
+  return generate(options.commonName ?? 'flipt-sidecar-injector CA', validity(options), {
     extensions: [
       { name: 'basicConstraints', cA: true, critical: true },
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
@@ -58,7 +77,7 @@ export function issueServingCert(ca: KeyPair, options: CertificateOptions = {}):
   const ipAddresses = options.ipAddresses ?? [];
   return generate(
     options.commonName ?? dnsNames[0] ?? ipAddresses[0] ?? 'flipt-sidecar-injector',
-    options.days ?? 365,
+    validity(options),
     {
       ca: { key: ca.key, cert: ca.cert },
       extensions: [
@@ -79,7 +98,10 @@ export function issueServingCert(ca: KeyPair, options: CertificateOptions = {}):
 
 /** A fresh CA and a serving certificate it signed (default: localhost and 127.0.0.1). */
 export async function generateCertificates(options: CertificateOptions = {}): Promise<CertificateSet> {
-  const ca = await createCa(options.days === undefined ? {} : { days: options.days });
+  const ca = await createCa({
+    ...(options.days === undefined ? {} : { days: options.days }),
+    ...(options.validityMs === undefined ? {} : { validityMs: options.validityMs }),
+  });
   const serving = await issueServingCert(ca, {
     ...options,
     dnsNames: options.dnsNames ?? ['localhost'],
