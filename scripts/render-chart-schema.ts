@@ -76,12 +76,22 @@ export function chartValuesSchema(): Record<string, unknown> {
         type: 'object',
         additionalProperties: false,
         properties: {
-          mode: { enum: ['generate', 'secret', 'cert-manager'] },
+          mode: { enum: ['generate', 'secret', 'cert-manager', 'auto'] },
           secretName: {
             type: 'string',
             pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$',
           },
           validityDays: { type: 'integer', minimum: 1, maximum: 36500 },
+          auto: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'self-managed TLS (tls.mode auto): `flipt-injector serve --tls-auto`',
+            properties: {
+              lifetime: { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' },
+              renewFraction: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+              checkInterval: { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' },
+            },
+          },
           certManager: {
             type: 'object',
             additionalProperties: false,

@@ -70,7 +70,10 @@ t.test('the injector workload is production-shaped in every value set', async (t
     if (!template) throw new Error('no pod template');
     t.ok((deployment.spec as { replicas: number }).replicas >= 2, `${name}: at least 2 replicas`);
     t.same(restrictedViolations(template.spec), [], `${name}: restricted Pod Security Standard`);
-    t.equal(template.spec.automountServiceAccountToken, false, `${name}: no token mounted`);
+    // Self-managed TLS (tls.mode auto) is the one mode that calls the API server: its token and
+    // RBAC are checked in 'TLS auto' below.
+    const auto = objects.some((o) => o.kind === 'Role');
+    t.equal(template.spec.automountServiceAccountToken, auto, `${name}: a token only for tls.mode auto`);
     const container = template.spec.containers[0];
     t.ok(container?.resources?.requests && container.resources.limits, `${name}: requests and limits`);
     t.ok(container?.readinessProbe && container.livenessProbe && container.startupProbe, `${name}: probes`);
@@ -84,7 +87,11 @@ t.test('the injector workload is production-shaped in every value set', async (t
     const account = one(objects, 'ServiceAccount');
     t.equal(account.automountServiceAccountToken, false, `${name}: ServiceAccount without a token`);
     for (const kind of ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']) {
-      t.equal(byKind(objects, kind).length, 0, `${name}: no ${kind}: the injector needs no permissions`);
+      t.equal(
+        byKind(objects, kind).length,
+        auto ? 1 : 0,
+        auto ? `${name}: one ${kind}` : `${name}: no ${kind}: the injector needs no permissions`,
+      );
     }
     for (const object of objects) {
       t.ok(object.metadata.labels?.['app.kubernetes.io/name'], `${name}: ${describe(object)} labelled`);
@@ -305,3 +312,87 @@ t.test('EKS with IRSA: no credentials Secret, so the sidecar uses the ambient AW
   t.equal(config.storage.endpoint, '');
   t.match(podTemplate(one(objects, 'Deployment'))?.spec.containers[0]?.image, /@sha256:/);
 });
+
+t.test(
+  'TLS auto: exactly the RBAC `serve --tls-auto` needs, and the flags that name the objects',
+  async (t) => {
+    const objects = await renderChart([join(CI_DIR, 'auto-tls-values.yaml')], [], 'injector-ns', 'rel');
+    const rules = (kind: string) => (one(objects, kind) as K8sObject & { rules: unknown }).rules;
+    t.same(
+      rules('Role'),
+      [
+        {
+          apiGroups: [''],
+          resources: ['secrets'],
+          resourceNames: ['rel-flipt-sidecar-injector-tls'],
+          verbs: ['get', 'update'],
+        },
+        // create cannot be restricted by resourceNames (a create request names no object in its URL).
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      ],
+      'Role: get/update on the one Secret, create on Secrets',
+    );
+    t.same(
+      rules('ClusterRole'),
+      [
+        {
+          apiGroups: ['admissionregistration.k8s.io'],
+          resources: ['mutatingwebhookconfigurations'],
+          resourceNames: ['rel-flipt-sidecar-injector'],
+          verbs: ['get', 'patch'],
+        },
+      ],
+      'ClusterRole: get/patch on our own webhook configuration only',
+    );
+    const account = one(objects, 'ServiceAccount').metadata.name;
+    for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
+      const binding = one(objects, kind) as K8sObject & {
+        subjects: { kind: string; name: string; namespace: string }[];
+        roleRef: { kind: string; name: string };
+      };
+      t.same(
+        binding.subjects,
+        [{ kind: 'ServiceAccount', name: account, namespace: 'injector-ns' }],
+        `${kind} subject`,
+      );
+      t.equal(binding.roleRef.name, one(objects, kind.replace('Binding', '')).metadata.name, `${kind} role`);
+    }
+    const template = podTemplate(one(objects, 'Deployment'));
+    const args = template?.spec.containers[0]?.args ?? [];
+    const after = (flag: string) => args[args.indexOf(flag) + 1];
+    t.ok(args.includes('--tls-auto'));
+    t.notOk(args.includes('--tls-cert'), 'no mounted certificate');
+    t.equal(after('--tls-secret'), 'rel-flipt-sidecar-injector-tls', 'the Secret the Role names');
+    t.equal(
+      after('--webhook-configuration'),
+      'rel-flipt-sidecar-injector',
+      'the configuration the ClusterRole names',
+    );
+    const webhook = one(objects, 'MutatingWebhookConfiguration') as K8sObject & {
+      webhooks: { clientConfig: { caBundle?: string; service: { name: string; namespace: string } } }[];
+    };
+    t.equal(webhook.metadata.name, 'rel-flipt-sidecar-injector');
+    t.ok(
+      args.includes(`${webhook.webhooks[0]?.clientConfig.service.name}.injector-ns.svc`),
+      'the certificate covers the name the API server calls',
+    );
+    t.notOk(webhook.webhooks[0]?.clientConfig.caBundle, 'caBundle left to the injector');
+    t.equal(byKind(objects, 'Secret').length, 0, 'no Secret rendered: the injector creates it');
+    const volumes = (template?.spec.volumes ?? []) as { name: string }[];
+    t.notOk(
+      volumes.some((v) => v.name === 'tls'),
+      'no TLS volume',
+    );
+    const bad = await runHelm([
+      'template',
+      'x',
+      CHART,
+      '--set',
+      'tls.mode=auto',
+      '--set',
+      'tls.auto.renewFraction=1',
+    ]);
+    t.not(bad.code, 0);
+    t.match(bad.stderr, /tls\/auto\/renewFraction/);
+  },
+);
