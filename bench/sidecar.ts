@@ -23,6 +23,8 @@
 //   BENCH_CPU_INTERVALS=2,30,60   poll intervals (s); BENCH_CPU_WINDOW=125 seconds measured
 //   BENCH_CPU_FLAGS=100,1000      flag counts in the CPU section
 //   BENCH_LOAD_DURATION=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=8   log-level load
+import { markerYaml } from '../exporter/marker.ts';
+import { DEFAULT_MARKER_NAMESPACE } from '../src/core/export-marker.ts';
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -75,9 +77,14 @@ async function stateAt(lab: Lab, flags: number, perDoc: number, tag = ''): Promi
   const prefix = `f${flags}-d${perDoc}${tag}/`;
   if (!lab.objects.has(prefix)) {
     const body = featuresYaml({ flags, ...(perDoc > 0 ? { flagsPerDocument: perDoc } : {}) });
-    await lab.minio
-      .client()
-      .send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}features.yml`, Body: body }));
+    await lab.minio.client().send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: `${prefix}features.yml`,
+        // As the exporter writes it: the marker the injected startup probe waits for.
+        Body: body + markerYaml(DEFAULT_MARKER_NAMESPACE),
+      }),
+    );
     lab.objects.set(prefix, body);
   }
   return prefix;

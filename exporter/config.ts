@@ -4,6 +4,7 @@
 // default chain (environment, profile, web identity, instance role), never from a flag.
 import { parseArgs } from 'node:util';
 import { MIN_TOKEN_LENGTH, parseNotifyUrl } from './notify.ts';
+import { DEFAULT_MARKER_NAMESPACE, MARKER_NAMESPACE_PATTERN } from '../src/core/export-marker.ts';
 
 export interface ListenAddress {
   host: string;
@@ -36,6 +37,8 @@ export interface ExporterConfig {
   schemaCheck: boolean;
   /** Flags per YAML document; 0: one document per namespace. */
   flagsPerDocument: number;
+  /** The export marker namespace written after the master's namespaces; "" writes none. */
+  markerNamespace: string;
   /** The whole run (a watch tick) must end within this. */
   deadlineMs: number;
   /** Pages of one list read at most. */
@@ -185,6 +188,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'FLAGS_PER_DOCUMENT',
     help: "flags per YAML document of a namespace, bounding each sidecar's peak memory (0: no limit)",
     default: '100',
+  },
+  {
+    name: 'marker-namespace',
+    type: 'string',
+    env: 'MARKER_NAMESPACE',
+    help: 'namespace without flags written into every export, which the injected startup probe waits for ("" for none)',
+    default: DEFAULT_MARKER_NAMESPACE,
   },
   {
     name: 's3-retries',
@@ -494,6 +504,18 @@ export function parseConfig(
     maxResponseBytes = 64 * 1024 * 1024;
   }
 
+  const markerNamespace = text('marker-namespace') ?? DEFAULT_MARKER_NAMESPACE;
+  if (markerNamespace !== '' && !new RegExp(MARKER_NAMESPACE_PATTERN).test(markerNamespace)) {
+    errors.push(
+      `--marker-namespace: expected a Flipt namespace key (letters, digits, "-", "_", ",") or "", got ${JSON.stringify(markerNamespace)}`,
+    );
+  }
+  if (markerNamespace !== '' && namespaces?.includes(markerNamespace)) {
+    errors.push(
+      `--namespaces: ${markerNamespace} is the export marker (--marker-namespace); choose another marker`,
+    );
+  }
+
   // Repeated flags win over the environment's comma-separated list.
   const notifyFlags = values['notify-url'] as unknown as string[] | undefined;
   const notifySource = notifyFlags !== undefined ? '--notify-url' : `${ENV_PREFIX}NOTIFY_URL`;
@@ -549,6 +571,7 @@ export function parseConfig(
     logLevel,
     schemaCheck: !flag('skip-schema-check', false),
     flagsPerDocument: integer('flags-per-document', 100, 0, 1_000_000),
+    markerNamespace,
     deadlineMs: duration('deadline', '5m', 1_000),
     maxPages: integer('max-pages', 1_000, 1, 1_000_000),
     maxResponseBytes,

@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import type { ApiNamespace } from './api.ts';
 import type { NamespaceChangeTracker } from './changes.ts';
 import { listNamespaces, readNamespace, type FliptClient } from './flipt.ts';
+import { markerYaml } from './marker.ts';
 import { checkShrink, type ShrinkPolicy } from './guard.ts';
 import { prepareNamespace, type PreparedNamespace, type PrepareResult } from './prepare.ts';
 import { DOCUMENT_VERSION, type ConstraintRewrite } from './render.ts';
@@ -75,6 +76,8 @@ export interface ExportOptions {
   signal?: AbortSignal | undefined;
   /** Watch mode: re-read only namespaces whose version changed since the last run. */
   changes?: ExportChangeTracker | undefined;
+  /** The export marker namespace written after the master's namespaces; "" or undefined: none. */
+  markerNamespace?: string | undefined;
 }
 
 const MAX_LISTED_PROBLEMS = 10;
@@ -136,6 +139,13 @@ export async function runExport(deps: ExportDeps, options: ExportOptions): Promi
   let namespacesRead: number;
   try {
     const namespaces = await listNamespaces(deps.flipt, { ...options, signal });
+    const marker = options.markerNamespace;
+    if (marker && namespaces.some((n) => n.key === marker)) {
+      return fail(
+        'render',
+        `the master has a namespace ${marker}, which is the export marker's key: rename it, or choose another --marker-namespace (and the injector's storage.markerNamespace)`,
+      );
+    }
     if (options.changes) {
       const tick = await options.changes.tick(
         deps.flipt,
@@ -183,7 +193,8 @@ export async function runExport(deps: ExportDeps, options: ExportOptions): Promi
     documents: sum(parts, (p) => p.documents),
   };
 
-  const body = Buffer.from(parts.map((p) => p.yaml).join(''), 'utf8');
+  const marker = options.markerNamespace ? markerYaml(options.markerNamespace) : '';
+  const body = Buffer.from(parts.map((p) => p.yaml).join('') + marker, 'utf8');
   // listNamespaces refuses a master without namespaces; this keeps an empty PUT impossible.
   if (body.byteLength === 0) return fail('render', 'the export is empty: refusing to write 0 bytes');
   const sha256 = createHash('sha256').update(body).digest('hex');

@@ -93,6 +93,7 @@ function exportOptions(config: ExporterConfig, signal: AbortSignal): ExportOptio
     concurrency: config.concurrency,
     shrink: { allowShrink: config.allowShrink, maxShrink: config.maxShrink },
     flagsPerDocument: config.flagsPerDocument,
+    markerNamespace: config.markerNamespace,
     deadlineMs: config.deadlineMs,
     signal,
   };

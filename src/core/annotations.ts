@@ -8,6 +8,7 @@ import {
   ENDPOINT,
   IMAGE,
   LOG_LEVEL,
+  MARKER_NAMESPACE,
   PORT,
   PREFIX,
   PULL_POLICY,
@@ -61,6 +62,11 @@ export const ANNOTATIONS: Record<string, AnnotationSpec> = {
     format: DURATION,
     description: 'how often the sidecar re-reads the bucket',
     apply: (s, v) => void (s.storage.pollInterval = v),
+  },
+  'flipt.io/marker-namespace': {
+    format: MARKER_NAMESPACE,
+    description: 'export marker namespace the startup probe waits for ("" for /health only)',
+    apply: (s, v) => void (s.storage.markerNamespace = v),
   },
   'flipt.io/credentials-secret': {
     format: SECRET_NAME,

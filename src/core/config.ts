@@ -8,6 +8,7 @@ import {
   DURATION,
   ENDPOINT,
   IMAGE,
+  MARKER_NAMESPACE,
   PORT,
   PREFIX,
   QUANTITY,
@@ -19,6 +20,7 @@ import {
   type Format,
 } from './formats.ts';
 import { resolveSettings } from './annotations.ts';
+import { DEFAULT_MARKER_NAMESPACE } from './export-marker.ts';
 
 /** A string field in a given format; `allowed` travels in the schema to word error messages. */
 function formatted(format: Format, defaultValue: string, description: string) {
@@ -120,6 +122,11 @@ export const INJECTOR_CONFIG_SCHEMA = Type.Object(
           ENDPOINT,
           'http://flipt-bucket-cache.flipt-system.svc.cluster.local:8080',
           'the flipt-bucket-cache Service, used when mode is "cache"',
+        ),
+        markerNamespace: formatted(
+          MARKER_NAMESPACE,
+          DEFAULT_MARKER_NAMESPACE,
+          'namespace the exporter writes into every export; the startup probe waits for it, so a sidecar on an empty bucket never starts ("" probes /health only, for buckets written by something else)',
         ),
       },
       'where the sidecar reads flag state from',
@@ -247,6 +254,7 @@ export const CONFIG_ENV_OVERRIDES: Record<
   FLIPT_INJECTOR_POLL_INTERVAL: { path: ['storage', 'pollInterval'], type: 'string' },
   FLIPT_INJECTOR_STORAGE_MODE: { path: ['storage', 'mode'], type: 'string' },
   FLIPT_INJECTOR_CACHE_ENDPOINT: { path: ['storage', 'cacheEndpoint'], type: 'string' },
+  FLIPT_INJECTOR_MARKER_NAMESPACE: { path: ['storage', 'markerNamespace'], type: 'string' },
   FLIPT_INJECTOR_CREDENTIALS_SECRET: { path: ['credentials', 'secretName'], type: 'string' },
   FLIPT_INJECTOR_LOG_LEVEL: { path: ['injector', 'logLevel'], type: 'string' },
   POD_NAMESPACE: { path: ['injector', 'namespace'], type: 'string' },

@@ -53,6 +53,13 @@ export const DURATION: Format = {
   },
 };
 
+/** The export marker's namespace key (see export-marker.ts), or "" for a /health-only startup probe. */
+export const MARKER_NAMESPACE: Format = {
+  pattern: '^[-_,A-Za-z0-9]*$',
+  allowed: 'a Flipt namespace key (letters, digits, "-", "_", ","), or "" to start on /health alone',
+  maxLength: 253,
+};
+
 // Kubernetes resource.Quantity: a non-negative decimal with an optional SI, binary or exponent suffix.
 const QUANTITY_SUFFIX: Record<string, number> = {
   n: 1e-9,

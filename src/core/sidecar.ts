@@ -2,6 +2,7 @@
 // sidecar needs travels as env vars (Flipt reads FLIPT_* with dots as underscores), credentials only
 // by Secret reference.
 import type { SidecarSettings } from './annotations.ts';
+import { markerProbePath } from './export-marker.ts';
 import { parseQuantity } from './formats.ts';
 import type { Container, EnvVar, Volume } from './k8s.ts';
 
@@ -118,9 +119,20 @@ export function buildSidecar(settings: SidecarSettings): SidecarParts {
       limits: { cpu: sidecar.resources.limits.cpu, memory: sidecar.resources.limits.memory },
     },
     volumeMounts: [{ name: VOLUME_NAME, mountPath: STATE_DIR }],
-    // Flipt refuses to start until its first read of the bucket succeeds; with a native sidecar the
-    // startup probe holds the app containers back until then (up to 2 minutes).
-    startupProbe: { ...health(), periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 120 },
+    // Flipt refuses to start until its first read of the bucket succeeds, but then answers /health
+    // even on an empty bucket; the marker namespace exists only once an export is loaded. With a
+    // native sidecar the startup probe holds the app containers back until then (up to 2 minutes).
+    startupProbe: {
+      httpGet: {
+        path: settings.storage.markerNamespace
+          ? markerProbePath(settings.storage.markerNamespace)
+          : '/health',
+        port: HTTP_PORT_NAME,
+      },
+      periodSeconds: 1,
+      timeoutSeconds: 2,
+      failureThreshold: 120,
+    },
     readinessProbe: { ...health(), periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
     securityContext: {
       runAsNonRoot: true,

@@ -325,13 +325,14 @@ t.test(
   },
 );
 
-/** Starts a sidecar without waiting, then watches /health and the process for `ms`. */
+/** Starts a sidecar without waiting, then watches its startup probe and the process for `ms`. */
 async function watchStartup(bucket: string, ms: number) {
   const started = await startInjectedSidecar({
     s3Endpoint: minio.endpoint,
     bucket,
     accessKeyId: minio.rootUser,
     secretAccessKey: minio.rootPassword,
+    annotations: { 'flipt.io/poll-interval': '1s' },
     waitHealthy: false,
   });
   let exitCode: number | null | undefined;
@@ -340,7 +341,11 @@ async function watchStartup(bucket: string, ms: number) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline && exitCode === undefined && !healthy) {
     try {
-      const answer = await fetch(`${started.url}/health`, { signal: AbortSignal.timeout(1_000) });
+      // The kubelet's view: the injected startup probe (the export marker namespace).
+      const answer = await fetch(`${started.url}${started.startupPath}`, {
+        signal: AbortSignal.timeout(1_000),
+      });
+      await answer.body?.cancel();
       healthy = answer.status === 200;
     } catch {
       // not listening (yet)
@@ -356,7 +361,7 @@ t.test('a sidecar started on a bucket without an export', async (t) => {
     t.teardown(() => started.stop());
     const logs = started.logs();
     t.comment(`exit ${String(exitCode())}; the sidecar logged:\n${logs.trim()}`);
-    t.notOk(healthy, 'the startup probe (/health) never succeeds');
+    t.notOk(healthy, 'the startup probe never succeeds');
     t.equal(exitCode(), 1, 'Flipt exits with status 1 (the kubelet restarts it, CrashLoopBackOff)');
     t.match(
       logs,
@@ -365,22 +370,46 @@ t.test('a sidecar started on a bucket without an export', async (t) => {
     );
   });
 
-  await t.test('an empty bucket (exists, holds no export)', async (t) => {
+  await t.test('an empty bucket (exists, holds no export): the startup probe fails', async (t) => {
     await minio.createBucket('empty-bucket');
     const { started, healthy, exitCode } = await watchStartup('empty-bucket', 15_000);
     t.teardown(() => started.stop());
-    const todo =
-      'NOT MET: Flipt v1.61.1 reads an empty bucket as an empty state (storage/fs/object: no files is a valid ' +
-      'snapshot), so the injected /health startup probe passes and the pod starts with no flags';
-    t.notOk(healthy, 'the startup probe (/health) never succeeds', { todo });
-    t.not(exitCode(), undefined, 'the process exits', { todo });
-    // What users see today, asserted so a change in it is noticed: a ready sidecar that answers
-    // "not found" for every flag (SDKs then fall back to their defaults).
-    if (healthy) {
-      const answer = await evalVariant(started.url, 'default', 'checkout');
-      t.equal(answer.status, 404, 'every evaluation answers 404');
-      t.match(answer.body, { message: 'flag "default/checkout" not found' });
-      t.comment(`the sidecar logged:\n${started.logs().trim()}`);
+    t.equal(
+      started.startupPath,
+      '/api/v1/namespaces/flipt-export',
+      'the injected probe asks for the export marker',
+    );
+    t.notOk(
+      healthy,
+      'the startup probe never succeeds (the kubelet restarts the container after 120 failures)',
+    );
+    t.equal(exitCode(), undefined, 'Flipt itself keeps running: it read the bucket, which is empty');
+    // What the kubelet reports on each failed probe ("Startup probe failed: HTTP probe failed with
+    // statuscode: 404"), and why: the marker namespace is not there.
+    const probe = await fetch(`${started.url}${started.startupPath}`);
+    t.equal(probe.status, 404);
+    t.match(await probe.json(), { message: 'namespace "flipt-export" not found' });
+    // /health alone would have passed: the reason the probe asks for the marker.
+    t.equal((await fetch(`${started.url}/health`)).status, 200);
+  });
+
+  await t.test('the same sidecar starts once an export arrives', async (t) => {
+    await minio.createBucket('late-bucket');
+    const { started, healthy } = await watchStartup('late-bucket', 3_000);
+    t.teardown(() => started.stop());
+    t.notOk(healthy, 'not started on the empty bucket');
+    const run = await runExporter(
+      exportArgs.map((a) => (a === BUCKET ? 'late-bucket' : a)),
+      creds,
+    );
+    t.equal(run.code, 0, JSON.stringify(run.logs));
+    let status = 0;
+    for (let i = 0; i < 40 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const answer = await fetch(`${started.url}${started.startupPath}`);
+      await answer.body?.cancel();
+      status = answer.status;
     }
+    t.equal(status, 200, 'the startup probe passes after the first poll that sees the export');
   });
 });

@@ -50,6 +50,7 @@ t.test('defaults', async (t) => {
     logLevel: 'info',
     schemaCheck: true,
     flagsPerDocument: 100,
+    markerNamespace: 'flipt-export',
     deadlineMs: 300_000,
     maxPages: 1_000,
     maxResponseBytes: 64 * 1024 * 1024,
@@ -282,4 +283,21 @@ t.test('durations and listen addresses', async (t) => {
   t.same(parseListen('9090'), { host: '0.0.0.0', port: 9090 });
   t.same(parseListen('[::1]:80'), { host: '::1', port: 80 });
   t.equal(parseListen('host:99999'), undefined);
+});
+
+t.test('--marker-namespace: a Flipt namespace key or "", never one of the exported namespaces', async (t) => {
+  const ok = parseConfig([...required, '--marker-namespace', 'ready_1'], {});
+  t.match(ok, { kind: 'run', config: { markerNamespace: 'ready_1' } });
+  t.match(parseConfig(required, { FLIPT_EXPORTER_MARKER_NAMESPACE: '' }), {
+    kind: 'run',
+    config: { markerNamespace: '' },
+  });
+  t.match(
+    errors([...required, '--marker-namespace', 'has space']),
+    /--marker-namespace: expected a Flipt namespace key/,
+  );
+  t.match(
+    errors([...required, '--namespaces', 'a,flipt-export']),
+    /--namespaces: flipt-export is the export marker/,
+  );
 });

@@ -18,12 +18,20 @@ async function setup(t: { teardown(fn: () => unknown): void }, data: MasterData)
   t.teardown(() => master.close());
   const store = new MemoryStore();
   const flipt = createFliptClient({ baseUrl: master.url, timeoutMs: 2_000, retries: 0 });
-  const run = (options: { allowShrink?: boolean; maxShrink?: number; namespaces?: string[] } = {}) =>
+  const run = (
+    options: {
+      allowShrink?: boolean;
+      maxShrink?: number;
+      namespaces?: string[];
+      markerNamespace?: string;
+    } = {},
+  ) =>
     runExport(
       { flipt, store, validate },
       {
         concurrency: 4,
         flagsPerDocument: 100,
+        markerNamespace: options.markerNamespace,
         namespaces: options.namespaces,
         shrink: { allowShrink: options.allowShrink ?? false, maxShrink: options.maxShrink ?? 0.25 },
       },
@@ -235,3 +243,29 @@ t.test('request count of one export: lists plus one call per flag', async (t) =>
   t.match(outcome, { status: 'uploaded', fliptRequests: 255 });
   t.equal(master.requests.length, 255);
 });
+
+t.test(
+  'the export marker: a last document without flags, counted nowhere; a master namespace with its key is refused',
+  async (t) => {
+    const { store, run } = await setup(t, loadFixture());
+    const outcome = await run({ markerNamespace: 'flipt-export' });
+    t.match(outcome, { status: 'uploaded', namespaces: 3, flags: 7 });
+    const docs = parseAllDocuments(store.text()).map((d) => d.toJS() as Record<string, unknown>);
+    t.same(validate(docs), [], "the marker passes Flipt's document schema");
+    const last = docs.at(-1) as { namespace: { key: string }; flags: unknown[]; segments: unknown[] };
+    t.equal(last.namespace.key, 'flipt-export');
+    t.same([last.flags, last.segments], [[], []]);
+    t.equal(docs.filter((d) => (d['namespace'] as { key: string }).key === 'flipt-export').length, 1);
+    t.equal(store.object?.metadata['namespaces'], '3', "metadata counts the master's namespaces only");
+    t.equal(countFlagsInBody(store.object?.body ?? new Uint8Array()), 7);
+
+    const clash = await run({ markerNamespace: 'production' });
+    assertFailed(
+      t,
+      clash,
+      'render',
+      /the master has a namespace production, which is the export marker's key/,
+    );
+    t.equal(store.puts, 1, 'nothing written');
+  },
+);

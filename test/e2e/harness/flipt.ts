@@ -41,8 +41,8 @@ import {
 /** A port taken between choosing it and Flipt binding it: try again on fresh ports. */
 const BIND_ERROR = /address already in use|bind:/i;
 
-async function healthy(url: string): Promise<boolean> {
-  const answer = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
+async function answers200(url: string): Promise<boolean> {
+  const answer = await fetch(url, { signal: AbortSignal.timeout(2_000) });
   await answer.body?.cancel();
   return answer.status === 200;
 }
@@ -113,7 +113,7 @@ export async function startFliptMaster(opts: FliptMasterOptions = {}): Promise<F
             }),
       },
       logFile: join(tmp.path, 'flipt.log'),
-      ready: () => healthy(`http://127.0.0.1:${httpPort}`),
+      ready: () => answers200(`http://127.0.0.1:${httpPort}/health`),
       readyTimeoutMs: 60_000,
     });
 
@@ -188,6 +188,8 @@ export interface InjectedSidecar {
   stateDir: string;
   runAsUser: number;
   runAsGroup: number;
+  /** The injected startup probe's HTTP path (the export marker namespace, or /health). */
+  startupPath: string;
 }
 
 /**
@@ -258,7 +260,13 @@ export function injectedSidecar(opts: InjectedSidecarOptions): InjectedSidecar {
       'the injected securityContext no longer sets readOnlyRootFilesystem: update this harness',
     );
   }
-  return { container, env, stateDir: mount.mountPath, runAsUser, runAsGroup };
+  const startupPath = container.startupProbe?.httpGet?.path;
+  if (typeof startupPath !== 'string') {
+    throw new Error(
+      `the injected container has no HTTP startup probe: ${JSON.stringify(container.startupProbe)}`,
+    );
+  }
+  return { container, env, stateDir: mount.mountPath, runAsUser, runAsGroup, startupPath };
 }
 
 /** The env the injector's real output puts in the flipt-sidecar container, Secrets resolved. */
@@ -342,6 +350,8 @@ export interface Sidecar {
   env: Record<string, string>;
   /** The injected env before the rewrites (Secrets resolved). */
   injectedEnv: Record<string, string>;
+  /** The injected startup probe's HTTP path. */
+  startupPath: string;
   /** Everything Flipt has logged so far. */
   logs(): string;
   stop(): Promise<void>;
@@ -354,7 +364,10 @@ export interface Sidecar {
 
 export interface StartSidecarOptions extends InjectedSidecarOptions {
   s3Endpoint: string;
-  /** Wait for /health to answer 200 (default true); a process that exits first fails the start. */
+  /**
+   * Wait for the injected startup probe's path to answer 200, as the kubelet does (default true); a
+   * process that exits first fails the start.
+   */
   waitHealthy?: boolean;
   readyTimeoutMs?: number;
 }
@@ -413,7 +426,8 @@ export async function startInjectedSidecar(opts: StartSidecarOptions): Promise<S
         RUN_GID: String(injected.runAsGroup),
       },
       logFile,
-      ready: opts.waitHealthy === false ? async () => true : () => healthy(url),
+      ready:
+        opts.waitHealthy === false ? async () => true : () => answers200(`${url}${injected.startupPath}`),
       readyTimeoutMs: opts.readyTimeoutMs ?? 60_000,
     });
     const child = proc.child;
@@ -444,6 +458,7 @@ export async function startInjectedSidecar(opts: StartSidecarOptions): Promise<S
     grpcPort,
     env,
     injectedEnv: injected.env,
+    startupPath: injected.startupPath,
     pid: proc?.child.pid ?? -1,
     dir: tmp.path,
     logs() {

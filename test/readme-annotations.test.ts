@@ -1,0 +1,35 @@
+// README's "Per-pod annotations" table is what users read: it must list exactly the annotations the
+// injector accepts, each overriding a real config field, in the order the code checks them.
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { ANNOTATIONS } from '../src/core/annotations.ts';
+import { defaultConfig } from '../src/core/config.ts';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+function annotationTable(): { annotation: string; field: string }[] {
+  const section = readme.split(/^### Per-pod annotations$/m)[1]?.split(/^## /m)[0] ?? '';
+  return [...section.matchAll(/^\| `(flipt\.io\/[^`]+)` +\| `([^`]+)` +\|/gm)].map((m) => ({
+    annotation: m[1] as string,
+    field: m[2] as string,
+  }));
+}
+
+t.test('README lists every annotation the injector accepts, and nothing else', async (t) => {
+  const rows = annotationTable();
+  t.ok(rows.length > 0, 'the table was found');
+  t.same(
+    rows.map((r) => r.annotation),
+    Object.keys(ANNOTATIONS),
+  );
+});
+
+t.test('each README row names a config field that exists', async (t) => {
+  const config = defaultConfig() as unknown as Record<string, unknown>;
+  for (const { annotation, field } of annotationTable()) {
+    const value = field
+      .split('.')
+      .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], config);
+    t.not(value, undefined, `${annotation} → ${field}`);
+  }
+});
