@@ -288,7 +288,7 @@ t.test('durations and listen addresses', async (t) => {
 t.test('--marker-namespace: a Flipt namespace key or "", never one of the exported namespaces', async (t) => {
   const ok = parseConfig([...required, '--marker-namespace', 'ready_1'], {});
   t.match(ok, { kind: 'run', config: { markerNamespace: 'ready_1' } });
-  t.match(parseConfig(required, { FLIPT_EXPORTER_MARKER_NAMESPACE: '' }), {
+  t.match(parseConfig([...required, '--marker-namespace', ''], {}), {
     kind: 'run',
     config: { markerNamespace: '' },
   });
