@@ -14,6 +14,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createNotifier } from '../exporter/notify.ts';
 import { startMinio } from '../test/support/minio.ts';
 import { freePort } from '../test/support/process.ts';
 import { envList, envNumber, featuresYaml, median, mib, percentile, procSample, table } from './lab.ts';
@@ -203,7 +204,7 @@ try {
 }
 
 // Upload → the cache serves the new object: with the refresh interval alone (2 s) and with the
-// push right after the upload. The sidecar's own poll comes on top (its interval, on average half).
+// exporter's push (exporter/notify.ts) right after the upload. The sidecar's own poll comes on top (its interval, on average half).
 async function propagation() {
   const prefix = 'prop/';
   const key = `${prefix}features.yml`;
@@ -212,6 +213,13 @@ async function propagation() {
   const cache = await startCache(minio.endpoint, minio.credentialsEnv(), prefix, {
     FLIPT_CACHE_INTERVAL: '2s',
     FLIPT_CACHE_REFRESH_TOKEN: PUSH_TOKEN,
+  });
+  // The exporter's own push code (exporter/notify.ts, what --notify-url runs after an upload).
+  const exporterPush = createNotifier({
+    urls: [new URL(`${cache.url}/-/refresh`)],
+    token: async () => PUSH_TOKEN,
+    timeoutMs: 5_000,
+    logger: { info: () => undefined, warn: (o, m) => console.error(m, o) },
   });
   try {
     for (let i = 0; i < CHANGES * 2; i++) {
@@ -223,10 +231,8 @@ async function propagation() {
       );
       const started = performance.now();
       if (mode === 'push') {
-        await fetch(`${cache.url}/-/refresh`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${PUSH_TOKEN}` },
-        });
+        const [pushed] = await exporterPush.notify(`s3://${BUCKET}/${key}`);
+        if (!pushed?.ok) throw new Error(`the exporter's push failed: ${JSON.stringify(pushed)}`);
       }
       for (let tries = 0; tries < 1_000; tries++) {
         const head = await fetch(`${cache.url}/${BUCKET}/${key}`, { method: 'HEAD' });

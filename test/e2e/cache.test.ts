@@ -5,8 +5,9 @@
 // placeholder keys only) next to sidecars in the default mode reading MinIO directly.
 //
 // Shown: equivalence; the bucket's request count independent of the number of sidecars (1, 10, 30)
-// and growing with it without the cache (1, 10); propagation with and without the push; MinIO down,
-// an invalid object, a killed replica. Counts and times are printed (t.comment) for the docs; the
+// and growing with it without the cache (1, 10); propagation with and without the exporter's push
+// (--notify-url), and a failed push that fails nothing; MinIO down, an invalid object, a killed
+// replica. Counts and times are printed (t.comment) for the docs; the
 // assertions are on behaviour and on ratios measured in the same run, never on absolute times.
 //
 // FLIPT_E2E_CACHE_WINDOW_S sets the counting window per fleet size (default 30 s).
@@ -27,6 +28,7 @@ import { injectedSidecar, startInjectedSidecar, useFliptMaster, type Sidecar } f
 import { runExporter, resultLine } from './harness/exporter.ts';
 import { startBucketCache, startServiceStandIn, type BucketCacheProcess } from './harness/bucket-cache.ts';
 import { startCountingProxy, useMinio } from '../support/minio.ts';
+import { freePort } from '../support/process.ts';
 
 t.setTimeout(1_200_000);
 
@@ -94,6 +96,8 @@ await api.post('/api/v1/namespaces/default/flags', {
   enabled: false,
 });
 const creds = minio.credentialsEnv();
+let notifyArgs: string[] = [];
+const notifyEnv = { FLIPT_EXPORTER_NOTIFY_TOKEN: TOKEN };
 const exportArgs = [
   '--flipt-url',
   master.url,
@@ -104,10 +108,10 @@ const exportArgs = [
   '--endpoint',
   minio.endpoint,
 ];
-async function exportOnce() {
-  const run = await runExporter(exportArgs, creds);
+async function exportOnce(extraArgs: string[] = [], extraEnv: Record<string, string> = {}) {
+  const run = await runExporter([...exportArgs, ...extraArgs], { ...creds, ...extraEnv });
   if (run.code !== 0) throw new Error(`export failed: ${JSON.stringify(run.logs.slice(-3))}`);
-  return resultLine(run.logs);
+  return { result: resultLine(run.logs), logs: run.logs };
 }
 await exportOnce();
 
@@ -127,6 +131,7 @@ for (let i = 0; i < 2; i++) {
   replicas.push(r);
   t.teardown(() => r.stop());
 }
+notifyArgs = ['--notify-url', replicas.map((r) => `http://localhost:${r.port}`).join(',')];
 const service = await startServiceStandIn(replicas);
 t.teardown(() => service.close());
 
@@ -335,12 +340,29 @@ t.test('propagation master → exporter → MinIO → cache → sidecar, with an
     state = !state;
     const start = performance.now();
     await setProp(state);
-    const outcome = await exportOnce();
-    t.equal(outcome['result'], 'uploaded');
+    // The exporter's own push (--notify-url) to every replica, as the headless Service's records
+    // give it in a cluster; "localhost" goes through the system resolver like a Service name.
+    const { result, logs } = await exportOnce(
+      mode === 'push' ? notifyArgs : [],
+      mode === 'push' ? notifyEnv : {},
+    );
+    t.equal(result['result'], 'uploaded');
     const uploaded = performance.now();
-    // The push, as the exporter would send it after an upload, to every replica (the headless
-    // Service's records in a cluster); sent by the test here: the exporter has no push option yet.
-    if (mode === 'push') for (const r of replicas) t.equal((await r.refresh(TOKEN)).status, 200);
+    if (mode === 'push') {
+      const pushed = logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('cache push sent to'));
+      t.match(pushed, { pushed: 2, failed: 0 }, 'the exporter pushed to both replicas');
+      // "unchanged" when the replica's own 2 s refresh read the upload first.
+      const results = (pushed?.['results'] as string[]).map((r) => r.replace(/^.*: /, ''));
+      t.ok(
+        results.length === 2 && results.every((r) => r === 'updated' || r === 'unchanged'),
+        `and both hold the upload: ${results.join(', ')}`,
+      );
+    } else {
+      t.notOk(
+        logs.some((l) => typeof l.msg === 'string' && /cache push/.test(l.msg)),
+        'no push without --notify-url',
+      );
+    }
     const expected = state;
     await until(
       `the sidecar to serve enabled=${expected}`,
@@ -360,6 +382,29 @@ t.test('propagation master → exporter → MinIO → cache → sidecar, with an
   t.comment(`  upload done → sidecar, without push:   ${stats(fromUpload.interval)}`);
   t.comment(`  upload done → sidecar, with push:      ${stats(fromUpload.push)}`);
   t.pass('every change reached the sidecar through the cache');
+});
+
+t.test('a failed push never fails the export: the interval refresh catches up', async (t) => {
+  const before = (await enabledOf(viaCache.url)) ?? false;
+  await setProp(!before);
+  // One replica's push with a wrong token, one to a port nobody listens on.
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  const { result, logs } = await exportOnce(
+    ['--notify-url', `http://127.0.0.1:${replicas[0]!.port},${closed}`, '--notify-timeout', '2s'],
+    { FLIPT_EXPORTER_NOTIFY_TOKEN: 'not-the-cache-token-0123' },
+  );
+  t.equal(result['result'], 'uploaded', 'exit 0 and uploaded');
+  const warned = logs.find((l) => l.level === 'warn' && /cache push failed for 2 of 2/.test(String(l.msg)));
+  t.ok(warned, 'the failed push is logged as a warning');
+  t.same(((warned?.['failures'] ?? []) as { result: string }[]).map((f) => f.result).sort(), [
+    'unauthorized',
+    'unreachable',
+  ]);
+  await until(
+    'the sidecar to catch up through the interval refresh',
+    async () => (await enabledOf(viaCache.url)) === !before,
+  );
+  t.pass('the change arrived without the push');
 });
 
 t.test('an invalid object in the bucket: the cache keeps the last good snapshot', async (t) => {
