@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { ANNOTATIONS } from '../src/core/annotations.ts';
-import { defaultConfig } from '../src/core/config.ts';
+import { load as loadYaml } from 'js-yaml';
+import { CONFIG_ENV_OVERRIDES, defaultConfig } from '../src/core/config.ts';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
@@ -33,3 +34,24 @@ t.test('each README row names a config field that exists', async (t) => {
     t.not(value, undefined, `${annotation} → ${field}`);
   }
 });
+
+t.test(
+  "README's configuration example is the built-in defaults, with each override's env variable",
+  async (t) => {
+    const block =
+      readme
+        .split(/^## Configuration$/m)[1]
+        ?.split('```yaml\n')[1]
+        ?.split('```')[0] ?? '';
+    t.ok(block.length > 0, 'the example was found');
+    t.same(loadYaml(block), defaultConfig(), 'every field and default, nothing else');
+    const named = new Set(
+      [...block.matchAll(/# (?:[^#\n]*?\b)?((?:FLIPT_INJECTOR|POD)_[A-Z_]+)/g)].map((m) => m[1]),
+    );
+    t.same(
+      [...named].sort(),
+      Object.keys(CONFIG_ENV_OVERRIDES).sort(),
+      'every environment override is named',
+    );
+  },
+);
