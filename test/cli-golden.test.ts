@@ -1,8 +1,9 @@
 // The golden cases through the CLI door: `flipt-injector inject -f NAME.yaml` must print
 // NAME.injected.yaml (or fail with NAME.error.txt), and injecting that output again must change nothing.
+import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { runCli } from './support/cli.ts';
-import { expected, goldenCases, orphanedGoldenFiles, UPDATE_GOLDEN } from './support/golden.ts';
+import { expected, goldenCases, orphanedGoldenFiles } from './support/golden.ts';
 
 t.test('no golden file is orphaned', async (t) => {
   t.same(orphanedGoldenFiles(), [], 'every NAME.injected.yaml / NAME.error.txt has its NAME.yaml');
@@ -33,6 +34,16 @@ for (const goldenCase of goldenCases()) {
   });
 }
 
-t.test('golden files are not being rewritten in CI', async (t) => {
-  t.notOk(UPDATE_GOLDEN && process.env.CI, 'UPDATE_GOLDEN must not be set in CI');
+t.test('UPDATE_GOLDEN is refused under CI', async (t) => {
+  const loaded = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(new URL('./support/golden.ts', import.meta.url).href)})`,
+    ],
+    { env: { ...process.env, UPDATE_GOLDEN: '1', CI: 'true' }, encoding: 'utf8' },
+  );
+  t.not(loaded.status, 0, 'loading the golden helpers fails');
+  t.match(loaded.stderr, /UPDATE_GOLDEN=1 is refused under CI/);
 });

@@ -49,6 +49,8 @@ export interface ReplayAnswer {
   chunked?: boolean;
   /** Wait this long before answering (to provoke timeouts). */
   delayMs?: number;
+  /** Answer only once this settles (lets a test hold requests until it has seen enough). */
+  hold?: Promise<unknown>;
   /** Close the connection without an answer. */
   destroy?: boolean;
 }
@@ -209,7 +211,8 @@ export async function startReplayMaster(options: StartOptions): Promise<ReplayMa
       for (let i = 0; i < reply.body.length; i += piece) res.write(reply.body.slice(i, i + piece));
       res.end();
     };
-    if (reply.delayMs) setTimeout(send, reply.delayMs);
+    if (reply.hold) void reply.hold.then(send, send);
+    else if (reply.delayMs) setTimeout(send, reply.delayMs);
     else send();
   });
   server.keepAliveTimeout = 30_000;

@@ -174,19 +174,31 @@ t.test('chosen namespaces are read by key, and an unknown one is an error', asyn
 });
 
 t.test('per-flag calls run in parallel, never more than the concurrency bound', async (t) => {
+  // Deterministic: each per-flag request is held until three are in flight, then the three are
+  // answered together. A reader that never reaches three would hang, so a long guard releases them
+  // (and the assertion below then fails); one that exceeds three is seen before any answer.
   const master = await withMaster(t, syntheticData(60, 1));
   let inFlight = 0;
   let maxInFlight = 0;
+  let waiting: (() => void)[] = [];
+  const releaseAll = () => {
+    const batch = waiting;
+    waiting = [];
+    for (const release of batch) release();
+  };
   master.handler = (request, normal) => {
     if (!/\/flags\/[^/]+\/(rules|rollouts)$/.test(request.path)) return normal();
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
-    setTimeout(() => inFlight--, 15);
-    return { ...normal(), delayMs: 15 };
+    const hold = new Promise<void>((resolve) => waiting.push(resolve)).then(() => void inFlight--);
+    if (inFlight >= 3) releaseAll();
+    return { ...normal(), hold };
   };
-  await readFliptState(client(master), { concurrency: 3 });
-  t.ok(maxInFlight <= 3, `at most 3 in flight (saw ${maxInFlight})`);
-  t.ok(maxInFlight >= 2, `more than one in flight (saw ${maxInFlight})`);
+  const guard = setInterval(releaseAll, 5_000);
+  t.teardown(() => clearInterval(guard));
+  const state = await readFliptState(client(master), { concurrency: 3 });
+  t.equal(state.namespaces[0]?.flags.length, 60, 'every flag read');
+  t.equal(maxInFlight, 3, 'exactly the bound in flight, never more');
 });
 
 t.test('every failed or partial read is an error naming what failed', async (t) => {

@@ -3,6 +3,7 @@
 // determinism, for the mapping `flipt export` does, and for every inconsistency it must refuse.
 // Every export produced here is also validated against Flipt's document rules
 // (exporter/schema/flipt-v1.4.schema.json, the stand-in for `flipt validate`).
+import { UPDATE_GOLDEN } from '../support/golden.ts';
 import t, { type Test } from 'tap';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,11 +40,13 @@ const clone = (d: MasterData): MasterData => structuredClone(d);
 
 t.test('the fixture renders exactly as the golden file', async (t) => {
   const { yaml } = exportOf(loadFixture());
-  if (process.env['UPDATE_GOLDEN'] === '1' || !existsSync(golden)) {
+  if (UPDATE_GOLDEN) {
     mkdirSync(join(import.meta.dirname, 'golden'), { recursive: true });
     writeFileSync(golden, yaml);
     t.comment(`wrote ${golden}`);
   }
+  // A missing golden file fails: writing it here would let a deleted expectation pass.
+  t.ok(existsSync(golden), `${golden} exists (create it with UPDATE_GOLDEN=1)`);
   t.equal(yaml, readFileSync(golden, 'utf8'), 'golden file is current (UPDATE_GOLDEN=1 to rewrite it)');
   const docs = readBack(t, yaml);
   t.same(

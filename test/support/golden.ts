@@ -7,6 +7,9 @@ import { join, resolve } from 'node:path';
 
 export const GOLDEN_DIR = resolve(import.meta.dirname, '..', 'golden');
 export const UPDATE_GOLDEN = process.env.UPDATE_GOLDEN === '1';
+// CI compares, never rewrites (.ci/run exports CI=true): a rewrite there would make every golden test pass.
+if (UPDATE_GOLDEN && process.env.CI)
+  throw new Error('UPDATE_GOLDEN=1 is refused under CI: golden files are compared there, never rewritten');
 
 export interface GoldenCase {
   name: string;
