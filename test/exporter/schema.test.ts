@@ -88,7 +88,7 @@ t.test("refuses what Flipt v1.61.1's validator refuses, saying where", async (t)
           { key: 'f', name: 'F', type: 'VARIANT_FLAG_TYPE', rollouts: [{ threshold: { percentage: 1 } }] },
         ],
       }),
-      /\/flags\/0 must NOT be valid/,
+      /\/flags\/0\/type must be equal to constant/,
     ],
     [
       'a distribution over 100%',
