@@ -80,7 +80,12 @@ export function describeApiError(err: unknown): string {
     }
     return `HTTP ${err.code}${message ? `: ${message.slice(0, 300)}` : ''}`;
   }
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof Error) {
+    // fetch's own message ("fetch failed") says nothing; the cause says what (ECONNREFUSED, TLS).
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    return `${err.message}${cause}`;
+  }
+  return String(err);
 }
 
 const decode = (data: Record<string, string> | undefined) =>
