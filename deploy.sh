@@ -4,6 +4,8 @@
 # See docs/deploy.md for what each step does and why.
 #
 #   ./deploy.sh                      # minikube: start it if needed, build the image inside it, deploy
+#                                    # (sidecars read the bucket through the bucket cache)
+#   ./deploy.sh --storage direct     # the same, sidecars read MinIO directly (no bucket cache)
 #   ./deploy.sh --no-minikube --no-image-build --image REGISTRY/flipt-sidecar-injector:0.1.0
 #                                    # the current kubectl context, an image it can already pull
 #   ./deploy.sh --certs-only         # only create or refresh certs/ and exit
@@ -26,13 +28,18 @@ readonly MANIFEST_IMAGE_NAME=flipt-sidecar-injector
 # only a label it added.
 readonly LABELLED_ANNOTATION=flipt.io/deploy-sh-labelled-pod-security
 readonly INITIAL_EXPORT_JOB=flipt-exporter-initial
+# The bucket cache (docs/bucket-cache.md): its Deployment's name, its objects' label, and the Secret
+# holding the push token shared by the exporter (default) and the cache (flipt-system).
+readonly CACHE_DEPLOYMENT=flipt-bucket-cache
+readonly CACHE_SELECTOR=app.kubernetes.io/component=bucket-cache
+readonly PUSH_SECRET=flipt-bucket-cache-push
 readonly TIMEOUT="${DEPLOY_TIMEOUT:-300s}"
 readonly CERT_DAYS="${DEPLOY_CERT_DAYS:-365}"
 
 usage() {
   cat <<'EOF'
 Usage: ./deploy.sh [--no-minikube] [--no-image-build] [--image IMAGE] [--injector-url https://HOST:PORT]
-                   [--certs-dir DIR] [--certs-only] [--teardown]
+                   [--storage cache|direct] [--certs-dir DIR] [--certs-only] [--teardown]
 
   --no-minikube      use the current kubectl context; never start or touch minikube
   --no-image-build   do not build the image (`minikube image build`); it must already be pullable
@@ -40,6 +47,9 @@ Usage: ./deploy.sh [--no-minikube] [--no-image-build] [--image IMAGE] [--injecto
   --injector-url URL register the webhook with clientConfig.url = URL + path (an injector running
                      outside the cluster) instead of the in-cluster Service; URL's host is added
                      to the serving certificate
+  --storage MODE     how sidecars read the flag bucket: "cache" (default) through the bucket cache
+                     in flipt-system, no credentials in app namespaces, the exporter pushes each
+                     change; "direct" from MinIO with the flipt-s3-credentials Secret, no cache
   --certs-dir DIR    where the CA and serving certificate live (default: certs/)
   --certs-only       create or refresh the certificates and exit
   --teardown         delete everything deploy.sh created (never the default namespace)
@@ -71,14 +81,19 @@ injector_url=""
 certs_dir="$REPO/certs"
 certs_only=0
 teardown=0
+storage=cache
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-minikube) use_minikube=0 ;;
     --no-image-build) build_image=0 ;;
-    --image | --injector-url | --certs-dir)
+    --image | --injector-url | --certs-dir | --storage)
       [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"
       case "$1" in
         --image) image="$2" ;;
+        --storage)
+          [[ "$2" == cache || "$2" == direct ]] || die "--storage must be cache or direct, got $2"
+          storage="$2"
+          ;;
         --injector-url) injector_url="${2%/}" ;;
         --certs-dir) certs_dir="$2" ;;
       esac
@@ -242,6 +257,23 @@ create_secrets() {
       "$(secret_value "$APP_NS" minio-root-credentials MINIO_ROOT_USER)" \
       "$(secret_value "$APP_NS" minio-root-credentials MINIO_ROOT_PASSWORD)"
   )
+  # The bucket cache reads MinIO with the same keys, in its own namespace (cache mode only: then app
+  # namespaces need no copy, only the exporter keeps one in default).
+  if [[ $storage == cache ]]; then
+    apply_secret "$INJECTOR_NS" flipt-s3-credentials --from-env-file=<(
+      printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' \
+        "$(secret_value "$APP_NS" minio-root-credentials MINIO_ROOT_USER)" \
+        "$(secret_value "$APP_NS" minio-root-credentials MINIO_ROOT_PASSWORD)"
+    )
+  fi
+  # The push token: random, generated once, the same in the exporter's and the cache's namespace.
+  local token=""
+  if kubectl get secret "$PUSH_SECRET" --namespace "$APP_NS" >/dev/null 2>&1; then
+    token="$(secret_value "$APP_NS" "$PUSH_SECRET" token)"
+  fi
+  [[ ${#token} -ge 16 ]] || token="$(random_hex 24)"
+  apply_secret "$APP_NS" "$PUSH_SECRET" --from-env-file=<(printf 'token=%s\n' "$token")
+  apply_secret "$INJECTOR_NS" "$PUSH_SECRET" --from-env-file=<(printf 'token=%s\n' "$token")
   apply_secret "$INJECTOR_NS" flipt-sidecar-injector-tls --type=kubernetes.io/tls \
     --from-file=tls.crt="$certs_dir/tls.crt" --from-file=tls.key="$certs_dir/tls.key" \
     --from-file=ca.crt="$certs_dir/ca.crt"
@@ -314,13 +346,24 @@ deploy() {
   apply_dir "$MANIFESTS/flipt-master"
   rollout "$APP_NS" flipt-master
 
-  log "applying manifests/flipt-sidecar-injector"
-  render_file "$MANIFESTS/flipt-sidecar-injector/flipt-sidecar-injector.yaml" | kubectl apply -f -
+  local injector_file=flipt-sidecar-injector.yaml
+  if [[ $storage == direct ]]; then
+    injector_file=flipt-sidecar-injector-direct.yaml
+    # A cache left by an earlier run in cache mode: sidecars no longer use it.
+    kubectl delete deployment,service,poddisruptionbudget,networkpolicy --namespace "$INJECTOR_NS" \
+      -l "$CACHE_SELECTOR" --ignore-not-found --wait=true --timeout "$TIMEOUT"
+  fi
+  log "applying manifests/flipt-sidecar-injector/$injector_file (storage: $storage)"
+  render_file "$MANIFESTS/flipt-sidecar-injector/$injector_file" | kubectl apply -f -
   apply_webhook
   rollout "$INJECTOR_NS" flipt-sidecar-injector
 
-  apply_dir "$MANIFESTS/flipt-exporter"
+  apply_exporter "$MANIFESTS/flipt-exporter"
   initial_export
+  if [[ $storage == cache ]]; then
+    # Ready once it holds a first valid snapshot: the export above (its push, or the next refresh).
+    rollout "$INJECTOR_NS" "$CACHE_DEPLOYMENT"
+  fi
 
   apply_dir "$MANIFESTS/sample-app"
   rollout "$APP_NS" sample-app
@@ -340,6 +383,22 @@ and the sample app's page, which asks both and shows the answers and latencies s
 Change a flag in the master UI: the exporter copies it to the bucket within a minute, the sidecar
 reads it within 30 s, and sample-app's page follows.
 EOF
+  if [[ $storage == cache ]]; then
+    cat <<EOF
+Storage: sidecars read the bucket through the bucket cache ($INJECTOR_NS/$CACHE_DEPLOYMENT, 2 replicas;
+each upload is pushed to it) and carry no credentials. ./deploy.sh --storage direct switches to S3.
+EOF
+  fi
+}
+# The exporter, without the cache push in direct mode (there is no cache to push to).
+apply_exporter() {
+  log "applying manifests/${1#"$MANIFESTS"/}"
+  if [[ $storage == direct ]]; then
+    render "$1" | kubectl set env --local -f - FLIPT_EXPORTER_NOTIFY_URL- FLIPT_EXPORTER_NOTIFY_TOKEN- -o yaml |
+      kubectl apply -f -
+  else
+    render "$1" | kubectl apply -f -
+  fi
 }
 render_file() {
   sed "s#image: $MANIFEST_IMAGE_NAME:$version\$#image: $image#" "$1"
@@ -361,6 +420,7 @@ do_teardown() {
   kubectl delete job "$INITIAL_EXPORT_JOB" --namespace "$APP_NS" --ignore-not-found --wait=true --timeout "$TIMEOUT"
   delete_dir "$MANIFESTS/flipt-master"
   delete_dir "$MANIFESTS/minio"
+  # The cache variant holds every object of the direct one, plus the bucket cache.
   kubectl delete --ignore-not-found --wait=true --timeout "$TIMEOUT" \
     -f "$MANIFESTS/flipt-sidecar-injector/flipt-sidecar-injector.yaml"
   kubectl delete secrets --namespace "$APP_NS" -l "$PART_OF" --ignore-not-found

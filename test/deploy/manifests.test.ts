@@ -12,7 +12,12 @@ import t from 'tap';
 import { parse, stringify } from 'yaml';
 import { parseConfig as parseExporterConfig } from '../../exporter/config.ts';
 import { createDocumentValidator } from '../../exporter/schema.ts';
-import { OUT_DIR, renderManifests } from '../../scripts/render-manifests.ts';
+import {
+  DIRECT_RESOURCES_FILE,
+  OUT_DIR,
+  RESOURCES_FILE,
+  renderManifests,
+} from '../../scripts/render-manifests.ts';
 import { parseConfig, type InjectorConfig } from '../../src/core/config.ts';
 import { DEMO_FLAGS } from '../../src/sample-app/config.ts';
 import { runCli } from '../support/cli.ts';
@@ -38,6 +43,10 @@ const OUR_IMAGE = `flipt-sidecar-injector:${pkg.version}`;
 const deployScript = readFileSync(join(ROOT, 'deploy.sh'), 'utf8');
 
 const all = await kustomize(MANIFESTS);
+// deploy.sh --storage direct applies this file instead of RESOURCES_FILE (not in the kustomization).
+const directInjector = parseObjects(readFileSync(join(OUT_DIR, DIRECT_RESOURCES_FILE), 'utf8'));
+const cacheInjector = parseObjects(readFileSync(join(OUT_DIR, RESOURCES_FILE), 'utf8'));
+const isCache = (o: K8sObject) => o.metadata.labels?.['app.kubernetes.io/component'] === 'bucket-cache';
 const watch = await kustomize(join(MANIFESTS, 'flipt-exporter', 'watch'));
 const everything = [...all, ...watch];
 
@@ -51,6 +60,12 @@ function container(kind: string, name: string, containerName?: string): Containe
   const found = containerName ? spec?.containers.find((c) => c.name === containerName) : spec?.containers[0];
   if (!found) throw new Error(`no container in ${kind} ${name}`);
   return found;
+}
+function injectorConfigOf(objects: K8sObject[]): InjectorConfig {
+  const configMap = find('ConfigMap', 'flipt-sidecar-injector', objects);
+  const result = parseConfig(parse((configMap.data as Record<string, string>)['config.yaml'] as string));
+  if (!result.ok) throw new Error(result.errors.join('; '));
+  return result.config;
 }
 function env(c: Container, name: string): string {
   const value = c.env?.find((e) => e.name === name)?.value;
@@ -101,8 +116,9 @@ t.test('scripts/render-manifests.ts --check agrees (what a developer runs)', asy
 });
 
 t.test('every object is valid against the Kubernetes schemas', async (t) => {
-  t.equal(all.length, 18, all.map(describe).join(', '));
-  for (const object of everything) await t.resolves(validateObject(object), describe(object));
+  t.equal(all.length, 22, all.map(describe).join(', '));
+  for (const object of [...everything, ...directInjector])
+    await t.resolves(validateObject(object), describe(object));
 });
 
 t.test('namespaces: the demo in default, the injector in flipt-system (restricted)', async (t) => {
@@ -133,6 +149,7 @@ t.test('every workload: restricted PSS, requests and limits, probes, labels, pin
   const workloads = everything.filter((o) => podTemplate(o));
   t.same(workloads.map((w) => `${w.kind}/${w.metadata.name}`).sort(), [
     'CronJob/flipt-exporter',
+    'Deployment/flipt-bucket-cache',
     'Deployment/flipt-exporter-watch',
     'Deployment/flipt-master',
     'Deployment/flipt-sidecar-injector',
@@ -205,6 +222,7 @@ t.test(
       ['dist/src/cli.js', 'src/cli.ts'],
       ['dist/exporter/main.js', 'exporter/main.ts'],
       ['dist/src/sample-app/main.js', 'src/sample-app/main.ts'],
+      ['dist/cache/main.js', 'cache/main.ts'],
     ]);
     for (const workload of everything) {
       for (const c of podTemplate(workload)?.spec.containers ?? []) {
@@ -237,7 +255,7 @@ t.test('consistency: bucket, endpoint, region across MinIO, exporter and injecto
   const exporter = container('CronJob', 'flipt-exporter');
   const parsed = parseExporterConfig(
     [],
-    Object.fromEntries((exporter.env ?? []).map((e) => [e.name, e.value ?? 'from-secret'])),
+    Object.fromEntries((exporter.env ?? []).map((e) => [e.name, e.value ?? 'from-a-secret-0123456789'])),
   );
   if (parsed.kind !== 'run') throw new Error(`exporter config: ${JSON.stringify(parsed)}`);
   const bucketJob = container('Job', 'minio-create-bucket');
@@ -389,12 +407,17 @@ t.test(
         'the Service target port is a port of the sidecar',
       );
       const value = (name: string) => sidecar.env?.find((e) => e.name === name);
-      t.equal(value('FLIPT_STORAGE_OBJECT_S3_ENDPOINT')?.value, serviceUrl('minio', 's3'));
+      // Cache mode (the demo's default): the cache's Service, placeholder keys, no Secret.
+      t.equal(value('FLIPT_STORAGE_OBJECT_S3_ENDPOINT')?.value, injectorConfig.storage.cacheEndpoint);
       t.equal(
         value('FLIPT_STORAGE_OBJECT_S3_BUCKET')?.value,
         container('Job', 'minio-create-bucket').args?.at(-1)?.slice(5),
       );
-      t.equal(value('AWS_ACCESS_KEY_ID')?.valueFrom?.secretKeyRef?.name, 'flipt-s3-credentials');
+      t.equal(value('AWS_ACCESS_KEY_ID')?.value, 'flipt-bucket-cache', 'a placeholder key');
+      t.notOk(
+        sidecar.env?.some((e) => e.valueFrom?.secretKeyRef),
+        'no credentials Secret referenced in the app namespace',
+      );
     }
   },
 );
@@ -433,4 +456,87 @@ t.test('the demo flags: valid for Flipt v1.61.1 and what sample-app shows', asyn
     text,
     'the ConfigMap carries the file',
   );
+});
+
+t.test(
+  'storage: the demo reads through the bucket cache; the direct variant is the same less the cache',
+  async (t) => {
+    t.equal(injectorConfig.storage.mode, 'cache');
+    const cache = find('Deployment', 'flipt-bucket-cache');
+    t.equal(cache.metadata.namespace, 'flipt-system');
+    t.ok((cache.spec as { replicas: number }).replicas >= 2, 'at least 2 replicas');
+    const cacheService = (find('Service', 'flipt-bucket-cache').spec as ServiceSpec).ports[0];
+    t.equal(
+      injectorConfig.storage.cacheEndpoint,
+      `http://flipt-bucket-cache.flipt-system.svc.cluster.local:${cacheService?.port}`,
+      "sidecars' endpoint = the cache's Service",
+    );
+    const c = container('Deployment', 'flipt-bucket-cache');
+    t.equal(env(c, 'FLIPT_CACHE_ENDPOINT'), serviceUrl('minio', 's3'), 'the cache reads MinIO');
+    t.equal(env(c, 'FLIPT_CACHE_BUCKET'), injectorConfig.storage.bucket);
+    t.same(secretRef(c, 'AWS_ACCESS_KEY_ID'), { name: 'flipt-s3-credentials', key: 'AWS_ACCESS_KEY_ID' });
+    t.match(
+      deployScript,
+      'apply_secret "$INJECTOR_NS" flipt-s3-credentials',
+      'deploy.sh gives the cache its keys',
+    );
+    const push = secretRef(c, 'FLIPT_CACHE_REFRESH_TOKEN');
+    // The exporter pushes every replica through the headless Service, with the same Secret's token.
+    const peers = find('Service', 'flipt-bucket-cache-peers');
+    t.equal((peers.spec as { clusterIP?: string }).clusterIP, 'None', 'headless');
+    for (const [kind, name] of [
+      ['CronJob', 'flipt-exporter'],
+      ['Deployment', 'flipt-exporter-watch'],
+    ] as const) {
+      const exporter = container(kind, name);
+      t.equal(
+        env(exporter, 'FLIPT_EXPORTER_NOTIFY_URL'),
+        `http://flipt-bucket-cache-peers.flipt-system.svc.cluster.local:${(peers.spec as ServiceSpec).ports[0]?.port}`,
+        `${name}: pushes the headless Service`,
+      );
+      t.same(secretRef(exporter, 'FLIPT_EXPORTER_NOTIFY_TOKEN'), push, `${name}: the cache's token`);
+    }
+    t.match(deployScript, 'readonly PUSH_SECRET=' + push.name + '\n');
+    t.match(deployScript, 'apply_secret "$APP_NS" "$PUSH_SECRET"');
+    t.match(deployScript, 'apply_secret "$INJECTOR_NS" "$PUSH_SECRET"');
+    t.match(
+      deployScript,
+      'FLIPT_EXPORTER_NOTIFY_URL- FLIPT_EXPORTER_NOTIFY_TOKEN-',
+      'direct mode drops the push',
+    );
+
+    // The direct variant: every object of the cache one less the cache's, the config in mode s3.
+    const key = (o: K8sObject) => `${o.kind}/${o.metadata.name}`;
+    t.same(
+      directInjector.map(key),
+      cacheInjector.filter((o) => !isCache(o)).map(key),
+      'the same objects less the bucket cache',
+    );
+    t.same(directInjector.filter(isCache), []);
+    const direct = injectorConfigOf(directInjector);
+    t.equal(direct.storage.mode, 's3');
+    t.same(
+      { ...direct, storage: { ...direct.storage, mode: 'cache' } },
+      injectorConfig,
+      'nothing else differs',
+    );
+    t.match(deployScript, `injector_file=${DIRECT_RESOURCES_FILE}`);
+  },
+);
+
+t.test("the direct variant's injector output: sidecars read MinIO with the Secret", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'flipt-deploy-inject-direct-'));
+  const configFile = join(dir, 'config.yaml');
+  const configMap = find('ConfigMap', 'flipt-sidecar-injector', directInjector);
+  await writeFile(configFile, (configMap.data as Record<string, string>)['config.yaml'] as string);
+  const run = await runCli(
+    ['inject', '-f', '-', '--config', configFile],
+    stringify(find('Deployment', 'sample-app')),
+  );
+  t.equal(run.code, 0, run.stderr);
+  const spec = podTemplate(parseObjects(run.stdout)[0] as K8sObject)?.spec;
+  const sidecar = spec?.initContainers?.find((c) => c.name === 'flipt-sidecar');
+  const value = (name: string) => sidecar?.env?.find((e) => e.name === name);
+  t.equal(value('FLIPT_STORAGE_OBJECT_S3_ENDPOINT')?.value, serviceUrl('minio', 's3'));
+  t.equal(value('AWS_ACCESS_KEY_ID')?.valueFrom?.secretKeyRef?.name, 'flipt-s3-credentials');
 });

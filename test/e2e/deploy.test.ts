@@ -249,7 +249,7 @@ t.test('deploy.sh against a real control plane', async (t) => {
   const injectorConfigFile = join(plane.dir, 'injector-config.yaml');
   await writeFile(injectorConfigFile, injectorConfigYaml);
   const injectorConfig = parseYaml(injectorConfigYaml) as {
-    storage: { bucket: string; endpoint: string };
+    storage: { bucket: string; endpoint: string; mode: string; cacheEndpoint: string };
     credentials: { secretName: string; accessKeyIdKey: string; secretAccessKeyKey: string };
     sidecar: { httpPort: number };
   };
@@ -332,6 +332,11 @@ t.test('deploy.sh against a real control plane', async (t) => {
         [APP_NS, 'minio-root-credentials'],
         [APP_NS, 'flipt-s3-credentials'],
         [INJECTOR_NS, 'flipt-sidecar-injector-tls'],
+        // The bucket cache's (deploy.sh's default storage): its S3 keys and the push token, which
+        // the exporter in default shares.
+        [INJECTOR_NS, 'flipt-s3-credentials'],
+        [INJECTOR_NS, 'flipt-bucket-cache-push'],
+        [APP_NS, 'flipt-bucket-cache-push'],
       ] as const) {
         t.ok(afterFirst.has(`core/Secret/${namespace}/${name}`), `deploy.sh's Secret ${namespace}/${name}`);
       }
@@ -417,7 +422,8 @@ t.test('deploy.sh against a real control plane', async (t) => {
       },
     );
 
-    t.test('sample-app: one flipt-sidecar, pointed at the deployed MinIO, bucket and Secret', async (t) => {
+    t.test('sample-app: one flipt-sidecar, pointed at the bucket cache, which reads MinIO', async (t) => {
+      t.equal(injectorConfig.storage.mode, 'cache', "deploy.sh's default storage is the bucket cache");
       const deployment = await apps.readNamespacedDeployment({ namespace: APP_NS, name: 'sample-app' });
       t.notOk(
         [
@@ -439,20 +445,48 @@ t.test('deploy.sh against a real control plane', async (t) => {
         if (!sidecar) continue;
         t.equal(sidecar.restartPolicy, 'Always');
 
-        // Endpoint: a Service that exists, on a port it serves.
+        // Endpoint: the bucket cache's Service, which exists and serves that port.
         const endpoint = envValue(sidecar, 'FLIPT_STORAGE_OBJECT_S3_ENDPOINT')?.value ?? '';
+        t.equal(endpoint, injectorConfig.storage.cacheEndpoint);
         const url = new URL(endpoint);
         const [serviceName, serviceNs = APP_NS] = url.hostname.split('.');
         const service = await core.readNamespacedService({ namespace: serviceNs, name: serviceName ?? '' });
         t.equal(
-          service.metadata?.labels?.['app.kubernetes.io/name'],
-          'minio',
-          `${endpoint} is the MinIO Service`,
+          service.metadata?.labels?.['app.kubernetes.io/component'],
+          'bucket-cache',
+          `${endpoint} is the bucket cache's Service`,
         );
         t.ok(
           service.spec?.ports?.some((p) => p.port === Number(url.port)),
-          `the MinIO Service serves port ${url.port}`,
+          `the bucket cache's Service serves port ${url.port}`,
         );
+        // The cache reads what the exporter writes: the MinIO Service, with a Secret of its namespace.
+        const cacheDeployment = await apps.readNamespacedDeployment({
+          namespace: INJECTOR_NS,
+          name: 'flipt-bucket-cache',
+        });
+        t.ok((cacheDeployment.status?.readyReplicas ?? 0) >= 2, 'the bucket cache runs 2 ready replicas');
+        const cache = cacheDeployment.spec?.template.spec?.containers[0];
+        const upstream = (cache && envValue(cache, 'FLIPT_CACHE_ENDPOINT')?.value) ?? '';
+        const minioUrl = new URL(upstream);
+        const [minioName, minioNs = APP_NS] = minioUrl.hostname.split('.');
+        const minio = await core.readNamespacedService({ namespace: minioNs, name: minioName ?? '' });
+        t.equal(
+          minio.metadata?.labels?.['app.kubernetes.io/name'],
+          'minio',
+          `${upstream} is the MinIO Service`,
+        );
+        for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+          const ref = cache && envValue(cache, name)?.valueFrom?.secretKeyRef;
+          const cacheSecret = await core.readNamespacedSecret({
+            namespace: INJECTOR_NS,
+            name: ref?.name ?? '',
+          });
+          t.ok(
+            ref?.key && cacheSecret.data?.[ref.key],
+            `the cache's ${name} from ${INJECTOR_NS}/${ref?.name}`,
+          );
+        }
 
         // Bucket: the one the bucket Job creates and the exporter writes.
         const bucket = envValue(sidecar, 'FLIPT_STORAGE_OBJECT_S3_BUCKET')?.value;
@@ -473,20 +507,31 @@ t.test('deploy.sh against a real control plane', async (t) => {
         );
         t.equal(
           exporter && envValue(exporter, 'FLIPT_EXPORTER_ENDPOINT')?.value,
-          endpoint,
-          'at the same endpoint',
+          upstream,
+          'at the endpoint the cache reads',
         );
+        // The exporter pushes every cache replica with the cache's token (the same Secret value).
+        t.match(
+          exporter && envValue(exporter, 'FLIPT_EXPORTER_NOTIFY_URL')?.value,
+          /^http:\/\/flipt-bucket-cache-peers\.flipt-system\.svc\.cluster\.local:\d+$/,
+        );
+        const pushRef =
+          exporter && envValue(exporter, 'FLIPT_EXPORTER_NOTIFY_TOKEN')?.valueFrom?.secretKeyRef;
+        const cachePushRef = cache && envValue(cache, 'FLIPT_CACHE_REFRESH_TOKEN')?.valueFrom?.secretKeyRef;
+        const [exporterToken, cacheToken] = await Promise.all([
+          core.readNamespacedSecret({ namespace: APP_NS, name: pushRef?.name ?? '' }),
+          core.readNamespacedSecret({ namespace: INJECTOR_NS, name: cachePushRef?.name ?? '' }),
+        ]);
+        const token = exporterToken.data?.[pushRef?.key ?? ''];
+        t.ok(token && Buffer.from(token, 'base64').length >= 16, 'a push token of at least 16 characters');
+        t.equal(token, cacheToken.data?.[cachePushRef?.key ?? ''], 'the same token on both sides');
 
-        // Credentials: the deployed Secret, with the keys the sidecar reads.
-        const secret = await core.readNamespacedSecret({
-          namespace: APP_NS,
-          name: injectorConfig.credentials.secretName,
-        });
-        for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
-          const ref = envValue(sidecar, name)?.valueFrom?.secretKeyRef;
-          t.equal(ref?.name, secret.metadata?.name, `${name} from Secret ${secret.metadata?.name}`);
-          t.ok(ref?.key && secret.data?.[ref.key], `the Secret has key ${ref?.key}`);
-        }
+        // Credentials: none in the app namespace, only the placeholders the cache does not check.
+        t.equal(envValue(sidecar, 'AWS_ACCESS_KEY_ID')?.value, 'flipt-bucket-cache');
+        t.notOk(
+          (sidecar.env ?? []).some((e) => e.valueFrom?.secretKeyRef),
+          'the sidecar references no Secret',
+        );
       }
 
       // The Service's sidecar port resolves to the sidecar's container port (EndpointSlice controller).
@@ -538,7 +583,7 @@ t.test('deploy.sh against a real control plane', async (t) => {
           t.same(sidecarsOf(pod), { init: 0, main: 0 }, `${pod.metadata?.name}: no sidecar`);
       }
       const injectorPods = await podsOf(INJECTOR_NS, 'app.kubernetes.io/name=flipt-sidecar-injector');
-      t.ok(injectorPods.length >= 2, 'the injector runs replicas ≥ 2');
+      t.ok(injectorPods.length >= 4, 'the injector and the bucket cache run replicas ≥ 2 each');
       for (const pod of injectorPods)
         t.same(sidecarsOf(pod), { init: 0, main: 0 }, `${pod.metadata?.name}: no sidecar`);
     });
