@@ -105,8 +105,17 @@ export function unusableReason(pair: StoredPair, bundle: CertFacts[], now: numbe
   return undefined;
 }
 
-/** The one next step for the stored state (undefined: there is no Secret yet). */
-export function decide(state: StoredTls | undefined, now: number, policy: RotationPolicy): TlsAction {
+/**
+ * The one next step for the stored state (undefined: there is no Secret yet). `published` (the CAs
+ * the webhook configuration trusts, when it exists) holds a promotion back until the staged
+ * certificate's CA is among them, whatever the delay.
+ */
+export function decide(
+  state: StoredTls | undefined,
+  now: number,
+  policy: RotationPolicy,
+  published?: ReadonlySet<string>,
+): TlsAction {
   if (!state) return { kind: 'create', reason: 'no certificate Secret yet' };
   if (!state.current) {
     return { kind: 'replace', reason: `no usable certificate in the Secret (${state.problems.join('; ')})` };
@@ -116,7 +125,9 @@ export function decide(state: StoredTls | undefined, now: number, policy: Rotati
   if (state.next) {
     const nextProblem = unusableReason(state.next, state.bundle, now);
     if (nextProblem) return { kind: 'stage', reason: `the staged certificate is unusable: ${nextProblem}` };
-    if (now >= state.next.stagedAt + policy.promoteDelayMs) {
+    const trusted =
+      published === undefined || (state.next.issuer !== undefined && published.has(state.next.issuer));
+    if (now >= state.next.stagedAt + policy.promoteDelayMs && trusted) {
       return { kind: 'promote', reason: 'the staged certificate has waited its promotion delay' };
     }
   } else if (now >= renewAt(state.current.cert, policy.renewFraction)) {

@@ -110,7 +110,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
     const webhook = await deps.webhook.read();
     const raw = await deps.secret.read();
     const state = raw ? parseStored(raw, deps.names) : undefined;
-    const action = decide(state, now(), deps.policy);
+    const action = decide(state, now(), deps.policy, publishedCas(webhook));
     try {
       if (action.kind !== 'none') {
         const needsNew = action.kind === 'create' || action.kind === 'replace' || action.kind === 'stage';

@@ -74,6 +74,15 @@ t.test('decide: each step of a certificate life', async (t) => {
   const both = state(current, [ca1, ca2], staged);
   t.equal(decide(both, 60 * HOUR + 29_999, policy).kind, 'none', 'staged, waiting for its delay');
   t.equal(decide(both, 60 * HOUR + 30_000, policy).kind, 'promote', 'after the delay: promote');
+  t.equal(
+    decide(both, 60 * HOUR + 30_000, policy, new Set([ca1.fingerprint])).kind,
+    'none',
+    'not while the webhook configuration lacks the new CA',
+  );
+  t.equal(
+    decide(both, 60 * HOUR + 30_000, policy, new Set([ca1.fingerprint, ca2.fingerprint])).kind,
+    'promote',
+  );
   // After promotion the old CA stays until it expires, then is pruned.
   const promoted = state(staged, [ca1, ca2]);
   t.equal(decide(promoted, 61 * HOUR, policy).kind, 'none', 'old CA kept while its certificate is valid');
