@@ -97,7 +97,9 @@ export async function startServingCertificate(
       'serving certificate in use',
     );
   };
+  let swaps = 0;
   const swap = (next: Served) => {
+    swaps++;
     served = next;
     for (const listener of listeners) listener({ cert: next.cert, key: next.key });
     announce();
@@ -188,9 +190,10 @@ export async function startServingCertificate(
     return running;
   };
 
+  const swapsBefore = swaps;
   if (source.kind === 'auto') await check();
   else await checkFiles().catch(() => undefined);
-  announce();
+  if (swaps === swapsBefore) announce(); // a swap has announced it already
 
   return {
     get current() {
