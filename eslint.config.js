@@ -1,9 +1,11 @@
 // @ts-check
 import js from '@eslint/js';
+import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-// Dependencies point inward (see README "Code layout"): the pure core imports nothing with I/O,
-// and the injector (src/) and the exporter (exporter/) never import each other.
+// Dependencies point inward (see README "Where things live"): common/ (the toolbox every program
+// shares) and the pure core import nothing with I/O, the injector (src/) and the exporter
+// (exporter/) never import each other, and no module imports itself back through a cycle.
 const noIoInCore = {
   patterns: [
     {
@@ -23,7 +25,7 @@ const noIoInCore = {
       ],
       message: 'src/core is pure: keep I/O libraries in the shells.',
     },
-    { group: ['../*', '!../core/*'], message: 'src/core imports only src/core.' },
+    { regex: '^\\.\\./(?!core/|\\.\\./common/)', message: 'src/core imports only src/core and common/.' },
     { group: ['**/exporter/**'], message: 'src and exporter never import each other.' },
   ],
 };
@@ -44,6 +46,32 @@ export default tseslint.config(
     },
   },
   { files: ['src/core/**/*.ts'], rules: { 'no-restricted-imports': ['error', noIoInCore] } },
+  {
+    // The shared toolbox is pure and self-contained, so any program can take it.
+    files: ['common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...noIoInCore.patterns.slice(0, 2).map((p) => ({ ...p, message: 'common/ is pure: no I/O.' })),
+            { group: ['../*'], message: 'common/ imports only common/.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver': { node: { extensions: ['.ts', '.js'] } },
+    },
+    // Type-only imports count too: a cycle of types still ties two modules' meanings together.
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
+  },
   {
     files: ['src/**/*.ts'],
     ignores: ['src/core/**'],

@@ -24,7 +24,7 @@
 //   BENCH_CPU_FLAGS=100,1000      flag counts in the CPU section
 //   BENCH_LOAD_DURATION=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=8   log-level load
 import { markerYaml } from '../exporter/marker.ts';
-import { DEFAULT_MARKER_NAMESPACE } from '../src/core/export-marker.ts';
+import { DEFAULT_MARKER_NAMESPACE } from '../common/export-marker.ts';
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';

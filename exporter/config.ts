@@ -4,7 +4,9 @@
 // default chain (environment, profile, web identity, instance role), never from a flag.
 import { parseArgs } from 'node:util';
 import { MIN_TOKEN_LENGTH, parseNotifyUrl } from './notify.ts';
-import { DEFAULT_MARKER_NAMESPACE, MARKER_NAMESPACE_PATTERN } from '../src/core/export-marker.ts';
+import { parseGoDuration } from '../common/go-duration.ts';
+import { isS3BucketName } from '../common/s3-bucket.ts';
+import { DEFAULT_MARKER_NAMESPACE, MARKER_NAMESPACE_PATTERN } from '../common/export-marker.ts';
 
 export interface ListenAddress {
   host: string;
@@ -257,17 +259,8 @@ const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 
 const NAMESPACE_KEY = /^[-_A-Za-z0-9]+$/;
 const FLIPT_FILE_SUFFIXES = ['features.yml', 'features.yaml'];
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** A Go-style duration ("500ms", "5s", "1m30s") in milliseconds, or undefined. */
-export function parseDuration(text: string): number | undefined {
-  if (!/^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/.test(text)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-    total += Number(amount) * (UNITS[unit as string] as number);
-  }
-  return total;
-}
+/** A Go duration ("500ms", "5s", "1m30s") in milliseconds, or undefined: the one shared parser. */
+export const parseDuration = parseGoDuration;
 
 const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
@@ -435,7 +428,7 @@ export function parseConfig(
 
   const bucket = text('bucket') ?? '';
   if (bucket === '') errors.push(`--bucket (or ${ENV_PREFIX}BUCKET) is required`);
-  else if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+  else if (!isS3BucketName(bucket)) {
     errors.push(`--bucket: ${JSON.stringify(bucket)} is not a valid S3 bucket name`);
   }
 

@@ -5,7 +5,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { BodyTooLargeError, readBounded } from './bounded-body.ts';
-import { sleep as sleepBetweenRetries } from './sleep.ts';
+import { retry } from '../common/retry.ts';
 import { TaskPool } from './task-pool.ts';
 import { pathSegment as seg } from './url-path.ts';
 import {
@@ -60,8 +60,12 @@ export interface FliptClientOptions {
   maxSockets?: number;
   /** For tests: how a GET is sent. */
   transport?: Transport;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** For tests: the wait between retries (common/wait.ts). */
+  wait?: (ms: number, signal?: AbortSignal) => Promise<boolean>;
 }
+
+/** Retries of the master: the shared policy, from 100 ms doubling up to 2 s, with jitter. */
+const FLIPT_RETRY = { baseMs: 100, maxMs: 2_000 };
 
 /** Where a GET goes. The path is sent exactly as given: no URL parser normalises it on the way. */
 export interface RequestTarget {
@@ -200,7 +204,6 @@ export function createFliptClient(options: FliptClientOptions): FliptClient {
   const display = `${base.origin}${basePath}`;
   const own = options.transport ? undefined : nodeTransport(options.maxSockets ?? 16);
   const transport = options.transport ?? (own as Transport);
-  const sleep = options.sleep ?? sleepBetweenRetries;
   const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.token) headers['authorization'] = `Bearer ${options.token}`;
@@ -251,15 +254,15 @@ export function createFliptClient(options: FliptClientOptions): FliptClient {
     return response;
   }
 
-  async function withRetries<T>(signal: AbortSignal | undefined, once: () => Promise<T>): Promise<T> {
-    for (let tries = 0; ; tries++) {
-      try {
-        return await once();
-      } catch (err) {
-        if (!(err instanceof FliptReadError) || !err.retryable || tries >= options.retries) throw err;
-        await sleep(100 * 2 ** tries, signal);
-      }
-    }
+  function withRetries<T>(signal: AbortSignal | undefined, once: () => Promise<T>): Promise<T> {
+    return retry(
+      once,
+      { ...FLIPT_RETRY, retries: options.retries, wait: options.wait },
+      {
+        retryable: (err): err is FliptReadError => err instanceof FliptReadError && err.retryable,
+        signal,
+      },
+    );
   }
 
   return {

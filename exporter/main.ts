@@ -2,6 +2,7 @@
 // flipt-exporter: the composition root. Parses the configuration once, wires the Flipt client, the
 // S3 store, the schema check and the logger, then runs one export (a CronJob tick) or the watch
 // loop. Exit codes: 0 uploaded or unchanged, 1 export failed or refused, 2 invalid usage.
+import { wait } from '../common/wait.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -99,18 +100,6 @@ function exportOptions(config: ExporterConfig, signal: AbortSignal): ExportOptio
   };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** The cache push (exporter/notify.ts), built with the metrics it counts into; undefined: no push. */
 type NotifierFactory = (metrics?: NotifyMetrics) => Notifier;
 
@@ -148,7 +137,7 @@ async function watch(
     // Only after a changed object; a failed push is logged and counted, and the loop goes on.
     if (outcome.status === 'uploaded' && notifier) await notifier.notify(object);
     // The interval runs from the start of one export to the start of the next.
-    await sleep(Math.max(0, config.intervalMs - (Date.now() - started)), signal);
+    await wait(Math.max(0, config.intervalMs - (Date.now() - started)), signal);
   }
   await app.close();
   logger.info('stopped');

@@ -1,4 +1,4 @@
-// Pure: the export marker's YAML document (see src/core/export-marker.ts for why it exists). It
+// Pure: the export marker's YAML document (see common/export-marker.ts for why it exists). It
 // comes last in the object, after the master's namespaces, and carries no flags, so it changes no
 // evaluation; a sidecar that has loaded the object answers for its namespace.
 import { DOCUMENT_VERSION, renderYaml, type ExportDocument } from './render.ts';

@@ -4,7 +4,7 @@
 // ones (credentials, missing bucket) are reported at once with what to check.
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { sleep as sleepBetweenRetries } from './sleep.ts';
+import { retry, type RetryPolicy } from '../common/retry.ts';
 
 export interface RemoteObject {
   /** User metadata, keys lower-case, without the x-amz-meta- prefix. */
@@ -32,14 +32,8 @@ export interface RetryInfo {
   error: S3StoreError;
 }
 
-export interface RetryOptions {
-  /** Extra attempts after the first. */
-  retries: number;
-  baseMs: number;
-  maxMs: number;
+export interface RetryOptions extends RetryPolicy {
   onRetry?: ((info: RetryInfo) => void) | undefined;
-  sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
-  random?: (() => number) | undefined;
 }
 
 export interface S3StoreOptions extends RetryOptions {
@@ -153,27 +147,18 @@ export function classifyS3Error(err: unknown, operation: string, location: strin
   return new S3StoreError(`${what}: ${detail}`, retryable, status, code);
 }
 
-/** Runs `op`, retrying retryable S3StoreErrors with capped exponential backoff and jitter. */
-export async function withRetry<T>(
+/** Runs `op`, retrying retryable S3StoreErrors with the shared policy (common/retry.ts). */
+export function withRetry<T>(
   operation: string,
   op: () => Promise<T>,
   options: RetryOptions,
   signal?: AbortSignal,
 ): Promise<T> {
-  const sleep = options.sleep ?? sleepBetweenRetries;
-  const random = options.random ?? Math.random;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op();
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (!(err instanceof S3StoreError) || !err.retryable || attempt > options.retries) throw err;
-      const capped = Math.min(options.maxMs, options.baseMs * 2 ** (attempt - 1));
-      const delayMs = Math.round(capped * (0.5 + random() / 2));
-      options.onRetry?.({ operation, attempt, delayMs, error: err });
-      await sleep(delayMs, signal);
-    }
-  }
+  return retry(op, options, {
+    retryable: (err): err is S3StoreError => err instanceof S3StoreError && err.retryable,
+    onRetry: ({ attempt, delayMs, error }) => options.onRetry?.({ operation, attempt, delayMs, error }),
+    signal,
+  });
 }
 
 export function buildS3Client(options: {

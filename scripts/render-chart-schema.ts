@@ -1,5 +1,5 @@
 // Writes charts/flipt-sidecar-injector/values.schema.json. Its `config` part is the injector's own
-// schema (INJECTOR_CONFIG_SCHEMA in src/core/config.ts), so chart values and the config file
+// schema (INJECTOR_CONFIG_SCHEMA in src/core/config-schema.ts), so chart values and the config file
 // `flipt-injector serve --config` reads are validated by the same rules; the chart's own settings
 // (replicas, TLS, webhook, pod placement) are described here. test/deploy/chart.test.ts fails when
 // the committed file differs from what this prints.
@@ -8,23 +8,18 @@
 //   node_modules/.bin/node scripts/render-chart-schema.ts --check  # exit 1 when it is stale
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { INJECTOR_CONFIG_SCHEMA } from '../src/core/config.ts';
+import { INJECTOR_CONFIG_SCHEMA } from '../src/core/config-schema.ts';
 
 export const CHART_DIR = resolve(import.meta.dirname, '..', 'charts', 'flipt-sidecar-injector');
 export const SCHEMA_FILE = join(CHART_DIR, 'values.schema.json');
 
-// Keywords of ours that are not JSON Schema: `allowed` words the config's error messages. Strict
-// validators (Ajv strict mode) refuse unknown keywords, so they are left out of the chart's copy.
-const NON_STANDARD_KEYWORDS = new Set(['allowed']);
-
-/** A JSON copy of a TypeBox schema without TypeBox's symbol keys and our own keywords. */
+/** A JSON copy of a TypeBox schema without TypeBox's symbol keys. */
 export function standardSchema(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(standardSchema);
   if (schema === null || typeof schema !== 'object') return schema;
   const out: Record<string, unknown> = {};
   // Object.keys skips TypeBox's symbol-keyed metadata.
   for (const key of Object.keys(schema)) {
-    if (NON_STANDARD_KEYWORDS.has(key)) continue;
     out[key] = standardSchema((schema as Record<string, unknown>)[key]);
   }
   return out;
@@ -51,7 +46,7 @@ export function chartValuesSchema(): Record<string, unknown> {
       config: {
         ...(standardSchema(INJECTOR_CONFIG_SCHEMA) as Record<string, unknown>),
         description:
-          "the injector's configuration file (generated from INJECTOR_CONFIG_SCHEMA, src/core/config.ts); injector.namespace is replaced by the release namespace",
+          "the injector's configuration file (generated from INJECTOR_CONFIG_SCHEMA, src/core/config-schema.ts); injector.namespace is replaced by the release namespace",
       },
       replicaCount: {
         type: 'integer',

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from './config-file.ts';
 import type { InjectorConfig } from './core/config.ts';
-import { parseGoDuration } from './core/formats.ts';
+import { parseGoDuration } from '../common/go-duration.ts';
 import { checkAutoTiming, DEFAULT_RENEW_FRACTION } from './core/tls-rotation.ts';
 import { loadKeyPair } from './tls.ts';
 import type { TlsSource } from './tls/serving.ts';

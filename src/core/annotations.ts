@@ -1,6 +1,6 @@
 // Per-pod overrides: the flipt.io/* annotations, one validator per key, every error returned at
 // once. An invalid or unknown annotation rejects the pod rather than being silently ignored.
-import type { InjectorConfig } from './config.ts';
+import type { InjectorConfig } from './config-schema.ts';
 import {
   BOOLEAN,
   BUCKET,

@@ -1,5 +1,7 @@
 // Value formats shared by the config file schema and the per-pod annotations, so that a value
 // accepted in one place is accepted in the other, with the same wording when it is not.
+import { GO_DURATION_PATTERN, parseGoDuration } from '../../common/go-duration.ts';
+import { S3_BUCKET_ALLOWED, S3_BUCKET_PATTERN } from '../../common/s3-bucket.ts';
 
 export interface Format {
   /** A regular expression the whole value must match (also used as a JSON Schema `pattern`). */
@@ -23,29 +25,8 @@ function regex(pattern: string): RegExp {
   return re;
 }
 
-// Go's time.ParseDuration grammar, restricted to what makes sense for a poll interval.
-const DURATION_UNITS_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** Milliseconds of a Go duration string such as "1m30s", or undefined when it is not one. */
-export function parseGoDuration(value: string): number | undefined {
-  if (!regex(DURATION.pattern).test(value)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
-    total += Number(amount) * (DURATION_UNITS_MS[unit as string] as number);
-  }
-  return total;
-}
-
 export const DURATION: Format = {
-  pattern: '^(\\d+(\\.\\d+)?(ns|us|µs|ms|s|m|h))+$',
+  pattern: GO_DURATION_PATTERN,
   allowed: 'a Go duration of at least 1s, such as 30s, 1m or 1m30s',
   check: (value) => {
     const ms = parseGoDuration(value);
@@ -53,7 +34,7 @@ export const DURATION: Format = {
   },
 };
 
-/** The export marker's namespace key (see export-marker.ts), or "" for a /health-only startup probe. */
+/** The export marker's namespace key (see common/export-marker.ts), or "" for a /health-only startup probe. */
 export const MARKER_NAMESPACE: Format = {
   pattern: '^[-_,A-Za-z0-9]*$',
   allowed: 'a Flipt namespace key (letters, digits, "-", "_", ","), or "" to start on /health alone',
@@ -114,11 +95,7 @@ export const PULL_POLICY: Format = {
 };
 
 // S3 bucket naming rules (general purpose buckets).
-export const BUCKET: Format = {
-  pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$',
-  allowed:
-    'an S3 bucket name: 3-63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit',
-};
+export const BUCKET: Format = { pattern: S3_BUCKET_PATTERN, allowed: S3_BUCKET_ALLOWED };
 
 export const PREFIX: Format = {
   pattern: '^[^\\s/][^\\s]{0,511}$|^$',

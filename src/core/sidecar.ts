@@ -2,7 +2,7 @@
 // sidecar needs travels as env vars (Flipt reads FLIPT_* with dots as underscores), credentials only
 // by Secret reference.
 import type { SidecarSettings } from './annotations.ts';
-import { markerProbePath } from './export-marker.ts';
+import { markerProbePath } from '../../common/export-marker.ts';
 import { parseQuantity } from './formats.ts';
 import type { Container, EnvVar, Volume } from './k8s.ts';
 

@@ -1,6 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../../src/config-file.ts';
 import {
@@ -160,4 +161,14 @@ t.test('loadConfig reads YAML files and stops on errors naming the field', async
   t.same(error.errors, ['a', 'b']);
   t.equal(error.message, 'invalid configuration (x):\n  - a\n  - b');
   t.same(await loadConfig(undefined, {}), defaultConfig(), 'no file: built-in defaults');
+});
+
+t.test('the config schema is plain JSON Schema: Ajv in strict mode compiles it and agrees', async (t) => {
+  const ajv = new Ajv({ strict: true, allowUnionTypes: true, useDefaults: true });
+  const validate = ajv.compile(JSON.parse(JSON.stringify(INJECTOR_CONFIG_SCHEMA)));
+  const filled: unknown = {};
+  t.ok(validate(filled), 'an empty document is valid once defaults are filled');
+  t.same(filled, defaultConfig(), "Ajv's defaults are the injector's defaults");
+  t.notOk(validate({ storage: { pollInterval: 'soon' } }), 'and it refuses what parseConfig refuses');
+  t.notOk(validate({ sidecar: { unknown: true } }));
 });

@@ -1,6 +1,7 @@
 // The pure core, case by case, beyond what the golden files show.
 import fastJsonPatch from 'fast-json-patch';
 import t from 'tap';
+import { parseGoDuration } from '../../common/go-duration.ts';
 import { ANNOTATIONS, resolveSettings, STATUS_ANNOTATION } from '../../src/core/annotations.ts';
 import { defaultConfig } from '../../src/core/config.ts';
 import { decide } from '../../src/core/decide.ts';
@@ -10,7 +11,6 @@ import {
   DURATION,
   ENDPOINT,
   IMAGE,
-  parseGoDuration,
   parseQuantity,
   QUANTITY,
 } from '../../src/core/formats.ts';

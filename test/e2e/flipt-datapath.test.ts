@@ -8,7 +8,7 @@
 // Flipt v1.61.1's declarative loader answers variantAttachment "null" for a variant without an
 // attachment, where the database master answers "" (internal/storage/fs/snapshot.go json.Marshal()s
 // the absent value). The suite asserts that this case occurs and that nothing else differs.
-import { DEFAULT_MARKER_NAMESPACE } from '../../src/core/export-marker.ts';
+import { DEFAULT_MARKER_NAMESPACE } from '../../common/export-marker.ts';
 import t from 'tap';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -246,7 +246,7 @@ t.test("Flipt's own checks: flipt validate, and flipt export describes the same 
   t.equal(fliptExport.code, 0, fliptExport.stderr);
   const { [DEFAULT_MARKER_NAMESPACE]: marker, ...ours } = byNamespace(body);
   const theirs = byNamespace(fliptExport.stdout);
-  // Ours ends with the export marker (src/core/export-marker.ts), a namespace without flags.
+  // Ours ends with the export marker (common/export-marker.ts), a namespace without flags.
   t.match(marker, { namespace: { key: DEFAULT_MARKER_NAMESPACE }, flags: [], segments: [] });
   t.same(Object.keys(ours).sort(), Object.keys(theirs).sort(), 'the same namespaces');
   for (const ns of Object.keys(theirs)) {

@@ -33,7 +33,7 @@ function client(
     baseUrl: master.url,
     timeoutMs: 2_000,
     retries: 0,
-    sleep: async () => undefined,
+    wait: async () => true,
     ...extra,
   });
 }

@@ -81,7 +81,7 @@ t.test('backoff doubles up to the cap, with jitter, and gives up after the retri
       calls++;
       throw new S3StoreError('PutObject: no answer', true);
     },
-    { retries: 5, baseMs: 250, maxMs: 2_000, random: () => 1, sleep: async (ms) => void delays.push(ms) },
+    { retries: 5, baseMs: 250, maxMs: 2_000, random: () => 1, wait: async (ms) => (delays.push(ms), true) },
   ).catch((e: unknown) => e);
   t.equal(calls, 6, 'one try and five retries');
   t.same(delays, [250, 500, 1_000, 2_000, 2_000]);
@@ -94,7 +94,7 @@ t.test('backoff doubles up to the cap, with jitter, and gives up after the retri
       if (jittered.length < 2) throw new S3StoreError('x', true);
       return 'ok';
     },
-    { retries: 3, baseMs: 100, maxMs: 1_000, random: () => 0, sleep: async (ms) => void jittered.push(ms) },
+    { retries: 3, baseMs: 100, maxMs: 1_000, random: () => 0, wait: async (ms) => (jittered.push(ms), true) },
   );
   t.same(jittered, [50, 100], 'jitter takes up to half off');
 });
