@@ -23,7 +23,7 @@ import {
   type SecretStore,
   type WebhookBundles,
   type WebhookTarget,
-} from './kube.ts';
+} from './store.ts';
 import { certFacts, certsFacts, pairFacts, type Names } from './x509.ts';
 
 export interface AutoLogger {

@@ -9,43 +9,7 @@ import {
   KubeConfig,
   type V1Secret,
 } from '@kubernetes/client-node';
-
-/** Another replica wrote first (HTTP 409): re-read and decide again. */
-export class ConflictError extends Error {
-  override name = 'ConflictError';
-}
-
-export interface RawSecret {
-  resourceVersion: string;
-  /** Decoded values (PEM text). */
-  data: Record<string, string>;
-  annotations: Record<string, string>;
-}
-
-export interface SecretStore {
-  /** The Secret, or undefined when it does not exist. */
-  read(): Promise<RawSecret | undefined>;
-  /** Creates it; ConflictError when it exists. */
-  create(content: { data: Record<string, string>; annotations: Record<string, string> }): Promise<void>;
-  /** Replaces it if still at `resourceVersion`; ConflictError otherwise. */
-  update(
-    resourceVersion: string,
-    content: { data: Record<string, string>; annotations: Record<string, string> },
-  ): Promise<void>;
-}
-
-export interface WebhookBundles {
-  resourceVersion: string;
-  /** Each entry's name and decoded caBundle (PEM text, "" when unset). */
-  entries: { name: string; caBundle: string }[];
-}
-
-export interface WebhookTarget {
-  /** The configuration, or undefined when it does not exist (yet). */
-  read(): Promise<WebhookBundles | undefined>;
-  /** Sets every entry's caBundle if still at `resourceVersion`; ConflictError otherwise. */
-  patchBundle(current: WebhookBundles, bundlePem: string): Promise<void>;
-}
+import { ConflictError, describeApiError, type SecretStore, type WebhookTarget } from './store.ts';
 
 const FIELD_MANAGER = 'flipt-injector';
 const LABELS = {
@@ -65,27 +29,6 @@ async function conflictAware<T>(call: Promise<T>, what: string): Promise<T> {
     if (status(err) === 409) throw new ConflictError(`${what}: changed by someone else`);
     throw new Error(`${what}: ${describeApiError(err)}`, { cause: err });
   }
-}
-
-/** A short description of a failed API call: status code and the API server's message. */
-export function describeApiError(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body: unknown = err.body;
-    let message = typeof body === 'string' ? body : '';
-    try {
-      const parsed = JSON.parse(message) as { message?: unknown };
-      if (typeof parsed.message === 'string') message = parsed.message;
-    } catch {
-      // not JSON: keep the text
-    }
-    return `HTTP ${err.code}${message ? `: ${message.slice(0, 300)}` : ''}`;
-  }
-  if (err instanceof Error) {
-    // fetch's own message ("fetch failed") says nothing; the cause says what (ECONNREFUSED, TLS).
-    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    return `${err.message}${cause}`;
-  }
-  return String(err);
 }
 
 const decode = (data: Record<string, string> | undefined) =>

@@ -16,7 +16,7 @@ import {
 } from '../core/tls-rotation.ts';
 import { createCa, generateCertificates, issueServingCert, loadKeyPair, type KeyPair } from '../tls.ts';
 import { reconcileOnce, type AutoLogger } from './auto.ts';
-import { describeApiError, type SecretStore, type WebhookTarget } from './kube.ts';
+import { describeApiError, type SecretStore, type WebhookTarget } from './store.ts';
 import { certFacts, type Names } from './x509.ts';
 
 export interface ServingLogger extends AutoLogger {

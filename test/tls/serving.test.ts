@@ -21,7 +21,7 @@ import {
   type SecretStore,
   type WebhookBundles,
   type WebhookTarget,
-} from '../../src/tls/kube.ts';
+} from '../../src/tls/store.ts';
 import { startServingCertificate, type ServingLogger } from '../../src/tls/serving.ts';
 import { certFacts } from '../../src/tls/x509.ts';
 
