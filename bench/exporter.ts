@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runExport } from '../exporter/export.ts';
-import { createFliptClient } from '../exporter/flipt.ts';
+import { createFliptClient } from '../exporter/flipt-client.ts';
 import { createS3Store, type ObjectStore } from '../exporter/s3.ts';
 import { createDocumentValidator } from '../exporter/schema.ts';
 import { startReplayMaster, syntheticData } from '../test/exporter/flipt-replay.ts';

@@ -14,7 +14,8 @@
 // again, a bounded number of times. A master that sends no ETag (no version yet, another storage
 // backend, an older Flipt) gets a full read of that namespace on every tick.
 import type { ApiNamespace } from './api.ts';
-import { FliptReadError, mapLimit, type FliptClient } from './flipt.ts';
+import { FliptReadError, type FliptClient } from './flipt-client.ts';
+import { mapLimit } from './task-pool.ts';
 
 interface Entry<T> {
   etag: string;

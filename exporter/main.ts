@@ -16,12 +16,13 @@ import {
   type ExportOptions,
   type ExportOutcome,
 } from './export.ts';
-import { createFliptClient } from './flipt.ts';
-import { createMetrics, HealthTracker } from './metrics.ts';
+import { createFliptClient } from './flipt-client.ts';
+import { HealthTracker } from './health.ts';
+import { createMetrics } from './metrics.ts';
 import { createNotifier, createNotifyMetrics, type Notifier, type NotifyMetrics } from './notify.ts';
 import { createS3Store } from './s3.ts';
 import { createDocumentValidator } from './schema.ts';
-import { buildWatchServer } from './server.ts';
+import { buildWatchServer } from './status-app.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;

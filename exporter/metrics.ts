@@ -1,5 +1,4 @@
-// Prometheus metrics of the watch loop, in a registry of their own (no global state), and the
-// health the loop reports on /healthz.
+// Prometheus metrics of the watch loop, in a registry of their own (no global state).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ExportOutcome, FailureStage } from './export.ts';
 
@@ -94,40 +93,4 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Expor
       bytes.set(outcome.bytes);
     },
   };
-}
-
-/** What /healthz reports: the result of the last export. */
-export interface HealthState {
-  status: 'starting' | 'ok' | 'failing';
-  lastResult?: 'uploaded' | 'unchanged' | 'failed';
-  lastSuccessAt?: string;
-  lastError?: string;
-  consecutiveFailures: number;
-}
-
-export class HealthTracker {
-  #state: HealthState = { status: 'starting', consecutiveFailures: 0 };
-
-  record(outcome: ExportOutcome, at: Date): void {
-    if (outcome.status === 'failed') {
-      this.#state = {
-        ...this.#state,
-        status: 'failing',
-        lastResult: 'failed',
-        lastError: outcome.message,
-        consecutiveFailures: this.#state.consecutiveFailures + 1,
-      };
-      return;
-    }
-    this.#state = {
-      status: 'ok',
-      lastResult: outcome.status,
-      lastSuccessAt: at.toISOString(),
-      consecutiveFailures: 0,
-    };
-  }
-
-  get state(): HealthState {
-    return this.#state;
-  }
 }

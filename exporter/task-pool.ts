@@ -65,3 +65,15 @@ export class TaskPool<R> {
     }
   }
 }
+
+/** Runs `fn` over `items` with at most `limit` in flight, results in order; the first failure stops the rest. */
+export function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, signal: AbortSignal) => Promise<R>,
+  signal?: AbortSignal,
+): Promise<R[]> {
+  const pool = new TaskPool<R>(limit, signal);
+  for (const item of items) pool.add((s) => fn(item, s));
+  return pool.done();
+}

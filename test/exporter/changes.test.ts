@@ -6,7 +6,7 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { NamespaceChangeTracker } from '../../exporter/changes.ts';
 import { runExport, type ExportChangeTracker, type ExportOutcome } from '../../exporter/export.ts';
-import { createFliptClient } from '../../exporter/flipt.ts';
+import { createFliptClient } from '../../exporter/flipt-client.ts';
 import { createDocumentValidator } from '../../exporter/schema.ts';
 import { startReplayMaster, syntheticData, type MasterData, type ReplayMaster } from './flipt-replay.ts';
 import { MemoryStore } from './memory-store.ts';

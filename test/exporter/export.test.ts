@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
 import { countFlagsInBody, runExport, type ExportOutcome } from '../../exporter/export.ts';
-import { createFliptClient } from '../../exporter/flipt.ts';
+import { createFliptClient } from '../../exporter/flipt-client.ts';
 import { createDocumentValidator } from '../../exporter/schema.ts';
 import { loadFixture, startReplayMaster, syntheticData, type MasterData } from './flipt-replay.ts';
 import { MemoryStore } from './memory-store.ts';

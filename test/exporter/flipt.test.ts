@@ -4,7 +4,8 @@
 // the bearer token, bounded concurrency, and every way a read can fail: a failed read must be an
 // error, never a smaller state.
 import t from 'tap';
-import { createFliptClient, FliptReadError, readFliptState, type FliptClient } from '../../exporter/flipt.ts';
+import { createFliptClient, FliptReadError, type FliptClient } from '../../exporter/flipt-client.ts';
+import { readFliptState } from '../../exporter/flipt-read.ts';
 import {
   answer,
   loadFixture,

@@ -5,7 +5,8 @@
 // an end.
 import t from 'tap';
 import { runExport } from '../../exporter/export.ts';
-import { createFliptClient, FliptReadError, readFliptState } from '../../exporter/flipt.ts';
+import { createFliptClient, FliptReadError } from '../../exporter/flipt-client.ts';
+import { readFliptState } from '../../exporter/flipt-read.ts';
 import { createDocumentValidator } from '../../exporter/schema.ts';
 import { answer, loadFixture, startReplayMaster, syntheticData, type MasterData } from './flipt-replay.ts';
 import { MemoryStore } from './memory-store.ts';

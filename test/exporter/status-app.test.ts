@@ -2,8 +2,9 @@
 // (exports, uploads, unchanged, failures, duration, last success), from a registry of its own.
 import t from 'tap';
 import type { ExportOutcome } from '../../exporter/export.ts';
-import { createMetrics, HealthTracker } from '../../exporter/metrics.ts';
-import { buildWatchServer } from '../../exporter/server.ts';
+import { HealthTracker } from '../../exporter/health.ts';
+import { createMetrics } from '../../exporter/metrics.ts';
+import { buildWatchServer } from '../../exporter/status-app.ts';
 
 const summary = {
   namespaces: 2,

@@ -1,7 +1,8 @@
-// The watch loop's HTTP face: /healthz (the last export's result) and /metrics (Prometheus).
-// Builds the app without listening, so tests use inject() and only main.ts opens a port.
+// The watch loop's status app: /healthz (the last export's result) and /metrics (Prometheus).
+// A Fastify app that does not listen, so tests use inject(); main.ts opens the port.
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { ExporterMetrics, HealthState } from './metrics.ts';
+import type { HealthState } from './health.ts';
+import type { ExporterMetrics } from './metrics.ts';
 
 export interface WatchServerDeps {
   metrics: ExporterMetrics;
