@@ -9,6 +9,7 @@ import type { Container, PatchOperation, Pod, PodSpec, Volume } from './k8s.ts';
 import { addToArray, pointer, setInMap } from './patch.ts';
 import { podInvariantProblems } from './pod-checks.ts';
 import { buildSidecar, HTTP_PORT_NAME, SIDECAR_NAME, VOLUME_NAME } from './sidecar.ts';
+import type { CachedSettings } from './sidecar-cache.ts';
 
 export type RejectReason =
   'invalid-inject-label' | 'invalid-annotation' | 'invalid-status' | 'invalid-pod' | 'conflict';
@@ -25,6 +26,12 @@ export interface InjectionContext {
   namespaceEnabled: boolean;
   kind?: string;
   operation?: string;
+  /**
+   * Resolved settings and built sidecars, remembered across pods (src/core/sidecar-cache.ts, used by
+   * the webhook). Without it every pod resolves and builds afresh (the CLI, and the reference the
+   * cached path is tested against).
+   */
+  sidecars?: { resolve(annotations: Record<string, string>): CachedSettings };
 }
 
 /** What the injector put into a pod, recorded in the flipt.io/status annotation. */
@@ -208,7 +215,9 @@ export function injectPod(pod: Pod, context: InjectionContext): InjectionResult 
   }
   if (decision.action === 'skip') return { outcome: 'skipped', decision };
 
-  const resolved = resolveSettings(context.config, pod.metadata?.annotations ?? {});
+  const annotations = pod.metadata?.annotations ?? {};
+  const cached = context.sidecars?.resolve(annotations);
+  const resolved = cached ?? resolveSettings(context.config, annotations);
   if (!resolved.ok)
     return { outcome: 'rejected', decision, reason: 'invalid-annotation', errors: resolved.errors };
   const status = readStatus(pod);
@@ -217,7 +226,7 @@ export function injectPod(pod: Pod, context: InjectionContext): InjectionResult 
   const invalid = podInvariantProblems(pod);
   if (invalid.length > 0) return { outcome: 'rejected', decision, reason: 'invalid-pod', errors: invalid };
 
-  const { container, volume } = buildSidecar(resolved.settings);
+  const { container, volume } = cached?.ok ? cached.sidecar : buildSidecar(resolved.settings);
   const clashes = conflicts(pod, container, status.status);
   if (clashes.length > 0) return { outcome: 'rejected', decision, reason: 'conflict', errors: clashes };
 

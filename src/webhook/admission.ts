@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { rejectionMessage, type InjectionResult } from '../core/inject.ts';
+import { encodePatch } from '../core/sidecar-cache.ts';
 import type { Pod } from '../core/k8s.ts';
 import { podShapeProblem, shapeMessage } from '../core/pod-shape.ts';
 
@@ -116,4 +117,18 @@ export function admissionResponse(
     review.response.patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
   }
   return review;
+}
+
+/**
+ * The JSON text of admissionResponse(uid, result, podName), byte for byte, written without
+ * serializing objects for the common answer (a patch): the patch comes from encodePatch, which
+ * reuses the bytes of a cached sidecar, and the envelope around it is fixed text. Test:
+ * test/webhook/answer-cache.test.ts compares both for every golden case.
+ */
+export function admissionAnswer(uid: string, result: InjectionResult | undefined, podName: string): string {
+  if (result?.outcome === 'injected' && result.patch.length > 0) {
+    // base64 needs no escaping in a JSON string; the uid does.
+    return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true,"patchType":"JSONPatch","patch":"${encodePatch(result.patch)}"}}`;
+  }
+  return JSON.stringify(admissionResponse(uid, result, podName));
 }

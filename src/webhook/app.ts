@@ -6,7 +6,8 @@ import type { SecureContextOptions } from 'node:tls';
 import type { InjectorConfig } from '../core/config.ts';
 import { injectPod } from '../core/inject.ts';
 import { podDisplayName } from '../core/k8s.ts';
-import { admissionResponse, ERROR_RESPONSE, parseAdmissionReview } from './admission.ts';
+import { sidecarCacheFor } from '../core/sidecar-cache.ts';
+import { admissionAnswer, ERROR_RESPONSE, parseAdmissionReview } from './admission.ts';
 import { createMetrics, recordResult, type WebhookMetrics } from './metrics.ts';
 
 /** Webhook paths: the pod-label entry and the namespace-label entry of the MutatingWebhookConfiguration. */
@@ -17,6 +18,8 @@ export const MUTATE_NAMESPACE_PATH = '/mutate/namespace';
 // etcd stores objects up to 1.5 MiB by default: an AdmissionReview is the pod plus an envelope of a
 // few KiB, so every pod that can be stored fits. Bigger bodies get 413 before they are parsed.
 export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
+
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 export interface AppOptions {
   config: InjectorConfig;
@@ -78,6 +81,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return reply.code(status).send({ error: 'Bad Request', message: error.message, statusCode: status });
   });
 
+  // Sidecars built and serialized once per distinct settings (src/core/sidecar-cache.ts), owned by
+  // this config: a new config starts an empty cache.
+  const sidecars = sidecarCacheFor(options.config);
   const handle = (path: string, namespaceEnabled: boolean) =>
     app.post(path, { schema: { response: { '4xx': ERROR_RESPONSE } } }, async (request, reply) => {
       metrics.requests.inc({ path });
@@ -96,6 +102,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         namespaceEnabled,
         kind: admission.kind.kind,
         operation: admission.operation,
+        sidecars,
       });
       const name = podDisplayName(pod ?? {}, admission.namespace);
       recordResult(metrics, result);
@@ -112,7 +119,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
         },
         result.decision.message,
       );
-      return admissionResponse(admission.uid, result, name);
+      // Already JSON text (admissionAnswer): sent as is, with the header Fastify's serializer would set.
+      return reply.type(JSON_TYPE).send(admissionAnswer(admission.uid, result, name));
     });
   handle(MUTATE_PATH, false);
   handle(MUTATE_NAMESPACE_PATH, true);
