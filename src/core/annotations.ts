@@ -1,25 +1,8 @@
-// Per-pod overrides: the flipt.io/* annotations, one validator per key, every error returned at
-// once. An invalid or unknown annotation rejects the pod rather than being silently ignored.
-import type { InjectorConfig } from './config-schema.ts';
-import {
-  BOOLEAN,
-  BUCKET,
-  DURATION,
-  ENDPOINT,
-  IMAGE,
-  LOG_LEVEL,
-  MARKER_NAMESPACE,
-  PORT,
-  PREFIX,
-  PULL_POLICY,
-  QUANTITY,
-  REGION,
-  SECRET_NAME,
-  checkFormat,
-  detailSuffix,
-  parseQuantity,
-  type Format,
-} from './formats.ts';
+// Per-pod overrides: the flipt.io/* annotations (rows of the settings table in config-schema.ts),
+// every error returned at once. An invalid or unknown annotation rejects the pod rather than being
+// silently ignored.
+import { SETTING_ROWS, type InjectorConfig } from './config-schema.ts';
+import { checkFormat, detailSuffix, parseQuantity, type Format } from './formats.ts';
 import { clip, MAX_PROBLEMS, ProblemList, quote, SmallestStrings } from './bounded.ts';
 import { closestKey } from './suggest.ts';
 
@@ -36,94 +19,31 @@ interface AnnotationSpec {
   apply: (settings: SidecarSettings, value: string) => void;
 }
 
-/** Every per-pod annotation, in the order README documents them. */
-export const ANNOTATIONS: Record<string, AnnotationSpec> = {
-  'flipt.io/bucket': {
-    format: BUCKET,
-    description: 'S3 bucket to read flag state from',
-    apply: (s, v) => void (s.storage.bucket = v),
-  },
-  'flipt.io/prefix': {
-    format: PREFIX,
-    description: 'key prefix inside the bucket',
-    apply: (s, v) => void (s.storage.prefix = v),
-  },
-  'flipt.io/region': {
-    format: REGION,
-    description: 'S3 region',
-    apply: (s, v) => void (s.storage.region = v),
-  },
-  'flipt.io/endpoint': {
-    format: ENDPOINT,
-    description: 'S3-compatible endpoint ("" for AWS S3)',
-    apply: (s, v) => void (s.storage.endpoint = v),
-  },
-  'flipt.io/poll-interval': {
-    format: DURATION,
-    description: 'how often the sidecar re-reads the bucket',
-    apply: (s, v) => void (s.storage.pollInterval = v),
-  },
-  'flipt.io/marker-namespace': {
-    format: MARKER_NAMESPACE,
-    description: 'export marker namespace the startup probe waits for ("" for /health only)',
-    apply: (s, v) => void (s.storage.markerNamespace = v),
-  },
-  'flipt.io/credentials-secret': {
-    format: SECRET_NAME,
-    description: 'Secret with the S3 keys ("" for the ambient AWS chain)',
-    apply: (s, v) => void (s.credentials.secretName = v),
-  },
-  'flipt.io/image': {
-    format: IMAGE,
-    description: 'Flipt image',
-    apply: (s, v) => void (s.sidecar.image = v),
-  },
-  'flipt.io/image-pull-policy': {
-    format: PULL_POLICY,
-    description: 'image pull policy',
-    apply: (s, v) => void (s.sidecar.imagePullPolicy = v as SidecarSettings['sidecar']['imagePullPolicy']),
-  },
-  'flipt.io/native-sidecar': {
-    format: BOOLEAN,
-    description: 'native sidecar (init container) or classic container',
-    apply: (s, v) => void (s.sidecar.nativeSidecar = v === 'true'),
-  },
-  'flipt.io/log-level': {
-    format: LOG_LEVEL,
-    description: 'Flipt log level',
-    apply: (s, v) => void (s.sidecar.logLevel = v as SidecarSettings['sidecar']['logLevel']),
-  },
-  'flipt.io/http-port': {
-    format: PORT,
-    description: 'Flipt HTTP port',
-    apply: (s, v) => void (s.sidecar.httpPort = Number(v)),
-  },
-  'flipt.io/grpc-port': {
-    format: PORT,
-    description: 'Flipt gRPC port',
-    apply: (s, v) => void (s.sidecar.grpcPort = Number(v)),
-  },
-  'flipt.io/cpu-request': {
-    format: QUANTITY,
-    description: 'sidecar CPU request',
-    apply: (s, v) => void (s.sidecar.resources.requests.cpu = v),
-  },
-  'flipt.io/cpu-limit': {
-    format: QUANTITY,
-    description: 'sidecar CPU limit',
-    apply: (s, v) => void (s.sidecar.resources.limits.cpu = v),
-  },
-  'flipt.io/memory-request': {
-    format: QUANTITY,
-    description: 'sidecar memory request',
-    apply: (s, v) => void (s.sidecar.resources.requests.memory = v),
-  },
-  'flipt.io/memory-limit': {
-    format: QUANTITY,
-    description: 'sidecar memory limit',
-    apply: (s, v) => void (s.sidecar.resources.limits.memory = v),
-  },
+const COERCE = {
+  string: (v: string) => v,
+  integer: (v: string) => Number(v),
+  boolean: (v: string) => v === 'true',
 };
+
+/** Every per-pod annotation, from the settings table (config-schema.ts), in its order. */
+export const ANNOTATIONS: Readonly<Record<string, AnnotationSpec>> = Object.fromEntries(
+  SETTING_ROWS.flatMap(({ path, meta }) => {
+    if (!meta.annotation || !meta.format) return [];
+    const coerce = COERCE[meta.coerce ?? 'string'];
+    const parents = path.slice(0, -1);
+    const field = path.at(-1) as string;
+    const spec: AnnotationSpec = {
+      format: meta.format,
+      description: meta.annotation.description,
+      apply: (settings, value) => {
+        let target = settings as unknown as Record<string, Record<string, unknown>>;
+        for (const key of parents) target = target[key] as unknown as Record<string, Record<string, unknown>>;
+        (target as Record<string, unknown>)[field] = coerce(value);
+      },
+    };
+    return [[meta.annotation.key, spec]];
+  }),
+);
 
 /** Where to find the known annotations: said once per refusal, not after every unknown key. */
 export const ANNOTATIONS_POINTER =

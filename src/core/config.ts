@@ -5,7 +5,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { DURATION, SECRET_NAME, checkFormat, detailSuffix, type Format } from './formats.ts';
 import { resolveSettings } from './annotations.ts';
-import { ALLOWED_TEXT, INJECTOR_CONFIG_SCHEMA, type InjectorConfig } from './config-schema.ts';
+import { INJECTOR_CONFIG_SCHEMA, SETTING_META, SETTING_ROWS, type InjectorConfig } from './config-schema.ts';
 
 export { INJECTOR_CONFIG_SCHEMA, type InjectorConfig };
 
@@ -38,7 +38,7 @@ export function parseConfig(input: unknown): ConfigResult {
   const withDefaults = Value.Default(INJECTOR_CONFIG_SCHEMA, raw);
   const errors: string[] = [];
   for (const error of Value.Errors(INJECTOR_CONFIG_SCHEMA, withDefaults)) {
-    const allowed = ALLOWED_TEXT.get(error.schema as TSchema);
+    const allowed = SETTING_META.get(error.schema as TSchema)?.allowed;
     const unexpected = error.message === 'Unexpected property';
     const got = unexpected ? '' : ` (got ${JSON.stringify(error.value)})`;
     errors.push(
@@ -77,46 +77,36 @@ function crossFieldErrors(config: InjectorConfig): string[] {
 
 /**
  * Environment overrides (applied over the config file, before validation), so a Deployment can
- * change a default without editing the ConfigMap. Values are strings, converted per field.
+ * change a default without editing the ConfigMap: from the settings table (config-schema.ts).
+ * Values are strings, converted per field.
  */
-export const CONFIG_ENV_OVERRIDES: Record<
-  string,
-  { path: [string, string]; type: 'string' | 'integer' | 'boolean' }
-> = {
-  FLIPT_INJECTOR_IMAGE: { path: ['sidecar', 'image'], type: 'string' },
-  FLIPT_INJECTOR_IMAGE_PULL_POLICY: { path: ['sidecar', 'imagePullPolicy'], type: 'string' },
-  FLIPT_INJECTOR_NATIVE_SIDECAR: { path: ['sidecar', 'nativeSidecar'], type: 'boolean' },
-  FLIPT_INJECTOR_SIDECAR_LOG_LEVEL: { path: ['sidecar', 'logLevel'], type: 'string' },
-  FLIPT_INJECTOR_HTTP_PORT: { path: ['sidecar', 'httpPort'], type: 'integer' },
-  FLIPT_INJECTOR_GRPC_PORT: { path: ['sidecar', 'grpcPort'], type: 'integer' },
-  FLIPT_INJECTOR_BUCKET: { path: ['storage', 'bucket'], type: 'string' },
-  FLIPT_INJECTOR_PREFIX: { path: ['storage', 'prefix'], type: 'string' },
-  FLIPT_INJECTOR_REGION: { path: ['storage', 'region'], type: 'string' },
-  FLIPT_INJECTOR_ENDPOINT: { path: ['storage', 'endpoint'], type: 'string' },
-  FLIPT_INJECTOR_POLL_INTERVAL: { path: ['storage', 'pollInterval'], type: 'string' },
-  FLIPT_INJECTOR_STORAGE_MODE: { path: ['storage', 'mode'], type: 'string' },
-  FLIPT_INJECTOR_CACHE_ENDPOINT: { path: ['storage', 'cacheEndpoint'], type: 'string' },
-  FLIPT_INJECTOR_MARKER_NAMESPACE: { path: ['storage', 'markerNamespace'], type: 'string' },
-  FLIPT_INJECTOR_CREDENTIALS_SECRET: { path: ['credentials', 'secretName'], type: 'string' },
-  FLIPT_INJECTOR_LOG_LEVEL: { path: ['injector', 'logLevel'], type: 'string' },
-  POD_NAMESPACE: { path: ['injector', 'namespace'], type: 'string' },
-};
+export const CONFIG_ENV_OVERRIDES: Readonly<
+  Record<string, { path: readonly string[]; type: 'string' | 'integer' | 'boolean' }>
+> = Object.fromEntries(
+  SETTING_ROWS.flatMap(({ path, meta }) =>
+    meta.env ? [[meta.env, { path, type: meta.coerce ?? 'string' }]] : [],
+  ),
+);
 
 /** Merges environment overrides into a raw config document; unparsable values are left as text so validation names them. */
 export function applyEnvOverrides(raw: unknown, env: Record<string, string | undefined>): unknown {
   const base = raw === undefined || raw === null ? {} : Value.Clone(raw);
   if (typeof base !== 'object' || Array.isArray(base)) return base;
-  const doc = base as Record<string, Record<string, unknown>>;
   for (const [name, { path, type }] of Object.entries(CONFIG_ENV_OVERRIDES)) {
     const text = env[name];
     if (text === undefined) continue;
-    const [sectionName, field] = path;
-    const target = (doc[sectionName] ??= {});
+    let target: unknown = base;
+    for (const key of path.slice(0, -1)) {
+      const parent = target as Record<string, unknown>;
+      target = parent[key] ??= {};
+      if (typeof target !== 'object' || target === null) break;
+    }
+    // A section that is not a mapping is left for validation to name.
     if (typeof target !== 'object' || target === null) continue;
     let value: unknown = text;
     if (type === 'integer' && /^-?\d+$/.test(text)) value = Number(text);
     if (type === 'boolean' && (text === 'true' || text === 'false')) value = text === 'true';
-    target[field] = value;
+    (target as Record<string, unknown>)[path.at(-1) as string] = value;
   }
-  return doc;
+  return base;
 }

@@ -84,16 +84,6 @@ export const PORT: Format = {
 
 export const BOOLEAN: Format = { pattern: '^(true|false)$', allowed: '"true" or "false"' };
 
-export const LOG_LEVEL: Format = {
-  pattern: '^(debug|info|warn|error)$',
-  allowed: 'one of debug, info, warn, error',
-};
-
-export const PULL_POLICY: Format = {
-  pattern: '^(Always|IfNotPresent|Never)$',
-  allowed: 'one of Always, IfNotPresent, Never',
-};
-
 // S3 bucket naming rules (general purpose buckets).
 export const BUCKET: Format = { pattern: S3_BUCKET_PATTERN, allowed: S3_BUCKET_ALLOWED };
 

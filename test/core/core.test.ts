@@ -2,7 +2,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import t from 'tap';
 import { parseGoDuration } from '../../common/go-duration.ts';
-import { ANNOTATIONS, resolveSettings, STATUS_ANNOTATION } from '../../src/core/annotations.ts';
+import { resolveSettings, STATUS_ANNOTATION } from '../../src/core/annotations.ts';
 import { defaultConfig } from '../../src/core/config.ts';
 import { decide } from '../../src/core/decide.ts';
 import {
