@@ -15,6 +15,7 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createNotifier } from '../exporter/notify.ts';
+import { ociComparison } from './oci-storage.ts';
 import { startMinio } from '../test/support/minio.ts';
 import { freePort } from '../test/support/process.ts';
 import { envList, envNumber, featuresYaml, median, mib, percentile, procSample, table } from './lab.ts';
@@ -25,7 +26,8 @@ const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32);
 const ROUNDS = envNumber('BENCH_ROUNDS', 3);
 const FLAG_COUNTS = envList('BENCH_FLAGS', [100, 10_000]);
 const CHANGES = envNumber('BENCH_CHANGES', 10);
-// polls, propagation or both (default).
+// polls, propagation or both (default); oci: Flipt sidecars on OCI storage against S3 and the cache
+// (bench/oci-storage.ts, several minutes; not in the default).
 const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'polls,propagation').split(','));
 const PUSH_TOKEN = 'bench-push-token-0123456789';
 const BUCKET = 'flags';
@@ -348,3 +350,5 @@ if (PARTS.has('propagation')) {
   console.log(`with push:    ${fmt(propagationMs.push)}`);
   console.log('A sidecar polling every P seconds adds up to P (P/2 on average) to either.');
 }
+
+if (PARTS.has('oci')) await ociComparison();

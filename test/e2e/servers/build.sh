@@ -5,9 +5,11 @@
 #   a committed wrapper module in this directory (kube-controller-manager shares kube-apiserver's);
 # - flipt (v1.61.1) from a source tarball or a checkout of the tag, because the module proxy refuses
 #   go.flipt.io: FLIPT_SOURCE, by default ../shared/vendor/flipt/flipt-v1.61.1-src.tar.gz beside
-#   the clone.
+#   the clone;
+# - registry (the CNCF distribution registry, v3.1.2), only when named: the OCI-storage comparison
+#   (BENCH_PARTS=oci npm run bench:cache) pushes Flipt bundles to it; no suite needs it.
 #
-#   test/e2e/servers/build.sh [NAME...]     build what is missing (default: every server)
+#   test/e2e/servers/build.sh [NAME...]     build what is missing (default: every server but registry)
 #   test/e2e/servers/build.sh --print-dir   print the cache's bin directory
 #
 # A binary's file name carries a hash of what pins it (the wrapper's go.mod and go.sum; for flipt the
