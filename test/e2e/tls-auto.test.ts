@@ -41,6 +41,8 @@ const NAMESPACE = 'flipt-system';
 // stays until the old certificate expires ~10 s after that, before the next one is staged.
 const LIFETIME = '36s';
 const CHECK_INTERVAL = '1s';
+// The chart's NODE_OPTIONS (values.yaml nodeOptions) instead of tap's, so memory is as in a pod.
+const INJECTOR_ENV = { NODE_OPTIONS: '--max-semi-space-size=4' };
 
 const plane = await useControlPlane(t);
 const core = plane.kubeConfig.makeApiClient(CoreV1Api);
@@ -157,6 +159,14 @@ async function createPodsUntil(ns: string, workers: number, stop: () => boolean)
   };
   await Promise.all(Array.from({ length: workers }, worker));
   return load;
+}
+
+/** Current and peak resident memory of a process, from /proc. */
+async function memory(process: ManagedProcess): Promise<string> {
+  const status = await readFile(`/proc/${process.child.pid}/status`, 'utf8');
+  const mib = (field: string) =>
+    Math.round(Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024);
+  return `${process.name} RSS ${mib('VmRSS')} MiB, peak ${mib('VmHWM')} MiB`;
 }
 
 const logLines = async (file: string) =>
@@ -291,7 +301,7 @@ function startInjector(i: number): Promise<ManagedProcess> {
       String(port),
     ],
     // Only the ServiceAccount's token: KUBECONFIG is the one client-node's loadFromDefault reads.
-    env: { ...process.env, KUBECONFIG: saKubeconfig, HOME: plane.dir },
+    env: { ...process.env, ...INJECTOR_ENV, KUBECONFIG: saKubeconfig, HOME: plane.dir },
     logFile: injectorLogs[i] as string,
     ready: async () => (await httpsStatus(port, '/readyz')) === 200,
     readyTimeoutMs: 60_000,
@@ -450,6 +460,9 @@ t.test('3. forced rotation under load: no failed admission across at least two r
   t.ok(data['tls.crt'], 'both replicas serve the latest certificate, without a restart');
   for (const injector of injectors)
     t.equal(injector.child.exitCode, null, `${injector.name} still the same process`);
+  t.comment(
+    `memory (auto mode, client-node loaded): ${(await Promise.all(injectors.map(memory))).join('; ')}`,
+  );
   const logs = (await Promise.all(injectorLogs.map(logLines))).flat();
   t.comment(
     `log: ${['stage', 'promote', 'prune', 'create', 'replace'].map((a) => `${a} ${logs.filter((l) => l.msg === `TLS Secret: ${a}`).length}`).join(', ')}; ` +
@@ -515,6 +528,7 @@ t.test(
         '--port',
         String(port),
       ],
+      env: { ...process.env, ...INJECTOR_ENV },
       logFile: join(plane.dir, 'flipt-injector-file.log'),
       ready: async () => (await httpsStatus(port, '/readyz')) === 200,
     });
@@ -561,6 +575,7 @@ t.test(
       'the connection opened before still answers',
     );
     t.equal(injector.child.exitCode, null, 'no restart: the same process');
+    t.comment(`memory (file mode): ${await memory(injector)}`);
     const logs = await logLines(injector.logFile);
     t.ok(
       logs.some((l) => l.msg === 'serving certificate reloaded'),
