@@ -11,7 +11,10 @@ export function escapePointerToken(token: string): string {
 
 /** A JSON Pointer from unescaped tokens. */
 export function pointer(...tokens: (string | number)[]): string {
-  return tokens.map((t) => `/${escapePointerToken(String(t))}`).join('');
+  // A loop, not map/join: this runs for every patch operation of every admission.
+  let path = '';
+  for (const token of tokens) path += `/${typeof token === 'number' ? token : escapePointerToken(token)}`;
+  return path;
 }
 
 /**

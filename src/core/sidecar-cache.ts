@@ -6,8 +6,9 @@
 //
 // Two small LRU maps, both bounded whatever the pods carry:
 // - sidecars, keyed by the resolved settings (their JSON: every field, including ones added later),
-//   each holding the frozen container and volume, their JSON, and the base64 of the few patch
-//   shapes seen with them (first container or new list, volume appended or new list, ...);
+//   each holding the frozen container and volume and the base64 of the few patch shapes seen with
+//   them (first init container or a new list, volume appended or a new list, ...): the patch of a
+//   pod like an earlier one is looked up, not serialized and encoded again;
 // - the pod's flipt.io/* annotations → the sidecar they resolve to, so that a pod like the last one
 //   skips resolveSettings. Only successful resolutions are kept: a refusal is computed afresh, with
 //   the exact messages of the uncached path.
@@ -18,7 +19,7 @@ import type { InjectorConfig } from './config.ts';
 import type { PatchOperation } from './k8s.ts';
 import { buildSidecar, type SidecarParts } from './sidecar.ts';
 
-/** Distinct sidecars kept (each about 10 KB with its patch shapes). */
+/** Distinct sidecars kept (each some 10-20 KB of heap with its patch shapes). */
 export const MAX_SIDECARS = 256;
 /** Distinct flipt.io/* annotation sets remembered. */
 export const MAX_ANNOTATION_SETS = 512;
@@ -63,15 +64,32 @@ export class Lru<K, V> {
   }
 }
 
-/** One distinct sidecar: built, frozen and serialized once. */
+/**
+ * A patch seen with one sidecar, and its base64. Another patch is the same bytes when it has the
+ * same operations and paths, this sidecar's own container or volume objects where this one has
+ * them, and other values with the same JSON.
+ */
+interface PatchShape {
+  ops: { op: string; path: string; value: unknown; json: string | undefined }[];
+  encoded: string;
+}
+
+/** One distinct sidecar: built, frozen and encoded once. */
 export interface SidecarEntry {
   readonly settings: SidecarSettings;
   readonly sidecar: SidecarParts;
-  readonly containerJson: string;
-  readonly volumeJson: string;
-  /** Patch shape (the patch with this sidecar's values left out) → base64 of the whole patch. */
-  readonly patches: Lru<string, string>;
+  /** The last MAX_PATCH_SHAPES patch shapes, most recent first. */
+  readonly patches: PatchShape[];
 }
+
+/** A flipt.io/* annotation set, compared pair by pair before any key is built. */
+interface RecentSet {
+  names: string[];
+  values: string[];
+  entry: SidecarEntry;
+}
+/** Annotation sets checked by comparison before the keyed lookup (most pods repeat the last few). */
+const RECENT_SETS = 4;
 
 /** What injectPod gets from a cache: the same answer as resolveSettings, plus the built sidecar. */
 export type CachedSettings =
@@ -87,14 +105,15 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-// Which entry a shared container or volume belongs to, by identity: lets the patch encoder use the
-// precomputed JSON without the patch carrying anything but plain operations.
+// Which entry a shared container or volume belongs to, by identity: lets the patch encoder find the
+// entry's encoded patches while the patch stays plain operations.
 const owner = new WeakMap<object, SidecarEntry>();
 
 export class SidecarCache {
   readonly config: InjectorConfig;
   readonly #sidecars = new Lru<string, SidecarEntry>(MAX_SIDECARS);
   readonly #byAnnotations = new Lru<string, SidecarEntry>(MAX_ANNOTATION_SETS);
+  #recent: RecentSet[] = [];
 
   constructor(config: InjectorConfig) {
     this.config = config;
@@ -103,20 +122,45 @@ export class SidecarCache {
   /** resolveSettings(config, annotations) and buildSidecar of the result, each done once per distinct input. */
   resolve(annotations: Record<string, string> = {}): CachedSettings {
     // resolveSettings reads only the flipt.io/* keys: they are the whole input besides the config.
+    const recent = this.#recentEntry(annotations);
+    if (recent) return { ok: true, settings: recent.settings, sidecar: recent.sidecar };
+    const names: string[] = [];
+    const values: string[] = [];
     let key = '';
     for (const name in annotations) {
-      if (name.startsWith(ANNOTATION_PREFIX))
-        key += `${JSON.stringify(name)}:${JSON.stringify(annotations[name])},`;
+      if (!name.startsWith(ANNOTATION_PREFIX)) continue;
+      const value = annotations[name] as string;
+      names.push(name);
+      values.push(value);
+      key += `${JSON.stringify(name)}:${JSON.stringify(value)},`;
       if (key.length > MAX_ANNOTATION_KEY_CHARS) break;
     }
     const remember = key.length <= MAX_ANNOTATION_KEY_CHARS;
-    const known = remember ? this.#byAnnotations.get(key) : undefined;
-    if (known) return { ok: true, settings: known.settings, sidecar: known.sidecar };
-    const resolved = resolveSettings(this.config, annotations);
-    if (!resolved.ok) return resolved;
-    const entry = this.#entry(resolved.settings);
-    if (remember) this.#byAnnotations.set(key, entry);
+    let entry = remember ? this.#byAnnotations.get(key) : undefined;
+    if (!entry) {
+      const resolved = resolveSettings(this.config, annotations);
+      if (!resolved.ok) return resolved;
+      entry = this.#entry(resolved.settings);
+      if (remember) this.#byAnnotations.set(key, entry);
+    }
+    if (remember) {
+      this.#recent.unshift({ names, values, entry });
+      if (this.#recent.length > RECENT_SETS) this.#recent.pop();
+    }
     return { ok: true, settings: entry.settings, sidecar: entry.sidecar };
+  }
+
+  #recentEntry(annotations: Record<string, string>): SidecarEntry | undefined {
+    next: for (const set of this.#recent) {
+      let i = 0;
+      for (const name in annotations) {
+        if (!name.startsWith(ANNOTATION_PREFIX)) continue;
+        if (set.names[i] !== name || set.values[i] !== annotations[name]) continue next;
+        i++;
+      }
+      if (i === set.names.length) return set.entry;
+    }
+    return undefined;
   }
 
   #entry(settings: SidecarSettings): SidecarEntry {
@@ -127,9 +171,7 @@ export class SidecarCache {
     const entry: SidecarEntry = {
       settings: deepFreeze(settings),
       sidecar,
-      containerJson: JSON.stringify(sidecar.container),
-      volumeJson: JSON.stringify(sidecar.volume),
-      patches: new Lru(MAX_PATCH_SHAPES),
+      patches: [],
     };
     owner.set(sidecar.container, entry);
     owner.set(sidecar.volume, entry);
@@ -140,13 +182,14 @@ export class SidecarCache {
   /** How much the cache holds, for tests and metrics. */
   get size(): { sidecars: number; annotationSets: number; patchShapes: number } {
     let patchShapes = 0;
-    for (const entry of this.#sidecars.values()) patchShapes += entry.patches.size;
+    for (const entry of this.#sidecars.values()) patchShapes += entry.patches.length;
     return { sidecars: this.#sidecars.size, annotationSets: this.#byAnnotations.size, patchShapes };
   }
 
   clear(): void {
     this.#sidecars.clear();
     this.#byAnnotations.clear();
+    this.#recent = [];
   }
 }
 
@@ -162,72 +205,72 @@ export function sidecarCacheFor(config: InjectorConfig): SidecarCache {
   return cache;
 }
 
-/**
- * The JSON of a patch, byte for byte what JSON.stringify(ops) gives, with this sidecar's container
- * and volume spliced in from their precomputed JSON. `shape` receives the same text with those
- * values left out: the part that depends on the pod.
- */
-function patchJson(ops: readonly PatchOperation[]): {
-  json: string;
-  shape: string;
-  entry: SidecarEntry | undefined;
-} {
-  let entry: SidecarEntry | undefined;
-  let mixed = false;
-  // A value's JSON, or a marker when it is (a one-item list of) this sidecar's container or volume.
-  const known = (value: unknown): [string, string] | undefined => {
-    const single = Array.isArray(value) && value.length === 1 ? (value[0] as unknown) : value;
-    if (typeof single !== 'object' || single === null) return undefined;
-    const of = owner.get(single);
-    if (!of) return undefined;
-    if (entry && entry !== of) mixed = true;
-    entry = of;
-    const [json, marker] =
-      single === of.sidecar.container ? [of.containerJson, '\u0000C'] : [of.volumeJson, '\u0000V'];
-    return single === value ? [json, marker] : [`[${json}]`, `[${marker}]`];
-  };
-  let json = '[';
-  let shape = '[';
-  for (const [i, op] of ops.entries()) {
-    const sep = i === 0 ? '{' : ',{';
-    json += sep;
-    shape += sep;
-    let first = true;
-    for (const [name, value] of Object.entries(op)) {
-      if (value === undefined) continue;
-      const head = `${first ? '' : ','}${JSON.stringify(name)}:`;
-      first = false;
-      const splice = name === 'value' ? known(value) : undefined;
-      if (splice) {
-        json += head + splice[0];
-        shape += head + splice[1];
-      } else {
-        const text = JSON.stringify(value);
-        json += head + text;
-        shape += head + text;
-      }
-    }
-    json += '}';
-    shape += '}';
-  }
-  json += ']';
-  shape += ']';
-  return { json, shape, entry: mixed ? undefined : entry };
+/** The cached sidecar a patch carries (as a value, or as the one item of a new list), if any. */
+function ownerOf(value: unknown): SidecarEntry | undefined {
+  const single = Array.isArray(value) && value.length === 1 ? (value[0] as unknown) : value;
+  return typeof single === 'object' && single !== null ? owner.get(single) : undefined;
 }
 
-/** Shapes longer than this are pod data rather than a shape: encoded every time, never kept. */
+function sameValue(value: unknown, shape: PatchShape['ops'][number]): boolean {
+  if (shape.json === undefined) {
+    // This sidecar's own object, or a new list holding only it.
+    if (value === shape.value) return true;
+    return (
+      Array.isArray(value) &&
+      Array.isArray(shape.value) &&
+      value.length === 1 &&
+      shape.value.length === 1 &&
+      value[0] === shape.value[0]
+    );
+  }
+  return JSON.stringify(value) === shape.json;
+}
+
+function matches(ops: readonly PatchOperation[], shape: PatchShape): boolean {
+  if (ops.length !== shape.ops.length) return false;
+  for (const [i, op] of ops.entries()) {
+    const seen = shape.ops[i] as PatchShape['ops'][number];
+    if (op.op !== seen.op || op.path !== seen.path) return false;
+    if (!sameValue('value' in op ? op.value : undefined, seen)) return false;
+  }
+  return true;
+}
+
+/** Patches longer than this (as paths and small values) are encoded every time, never kept. */
 const MAX_SHAPE_CHARS = 1024;
 
 /**
- * base64 of JSON.stringify(ops), the AdmissionReview's patch. For a cached sidecar the bytes of each
- * patch shape are encoded once; anything else is encoded as it comes.
+ * base64 of JSON.stringify(ops), the AdmissionReview's patch. For a cached sidecar each patch shape
+ * (first init container or a new list, volume appended or a new list, ...) is encoded once; a
+ * patch with no cached sidecar in it, or with another's, is encoded as it comes.
  */
 export function encodePatch(ops: readonly PatchOperation[]): string {
-  const { json, shape, entry } = patchJson(ops);
-  const cacheable = entry !== undefined && shape.length <= MAX_SHAPE_CHARS;
-  const known = cacheable ? entry.patches.get(shape) : undefined;
-  if (known !== undefined) return known;
-  const encoded = Buffer.from(json).toString('base64');
-  if (cacheable) entry.patches.set(shape, encoded);
+  let entry: SidecarEntry | undefined;
+  for (const op of ops) {
+    const of = 'value' in op ? ownerOf(op.value) : undefined;
+    if (of && entry && of !== entry) return Buffer.from(JSON.stringify(ops)).toString('base64');
+    entry ??= of;
+  }
+  if (!entry) return Buffer.from(JSON.stringify(ops)).toString('base64');
+  const { patches } = entry;
+  for (const [i, shape] of patches.entries()) {
+    if (!matches(ops, shape)) continue;
+    if (i > 0) patches.unshift(...patches.splice(i, 1));
+    return shape.encoded;
+  }
+  // The reference serialization: what is kept is exactly what the uncached path sends. The PatchOperation
+  // type (op, path, value) is every key an operation has, so equal ops, paths and values are equal JSON.
+  const encoded = Buffer.from(JSON.stringify(ops)).toString('base64');
+  let size = 0;
+  const shapeOps = ops.map((op) => {
+    const value = 'value' in op ? op.value : undefined;
+    const json = ownerOf(value) ? undefined : JSON.stringify(value);
+    size += op.path.length + (json?.length ?? 0);
+    return { op: op.op, path: op.path, value, json };
+  });
+  if (size <= MAX_SHAPE_CHARS) {
+    patches.unshift({ ops: shapeOps, encoded });
+    if (patches.length > MAX_PATCH_SHAPES) patches.pop();
+  }
   return encoded;
 }

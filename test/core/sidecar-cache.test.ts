@@ -219,3 +219,30 @@ t.test('encodePatch gives the base64 of JSON.stringify for every patch shape', a
     }
   }
 });
+
+t.test('patch shapes per sidecar are bounded, and each is the reference bytes', async (t) => {
+  const config = defaultConfig();
+  const cache = new SidecarCache(config);
+  const status = '{"initContainers":["flipt-sidecar"],"containers":[],"volumes":["flipt-sidecar-data"]}';
+  // A stale sidecar of ours at a different index each time: a `replace` at a different path.
+  for (let k = 0; k < 20; k++) {
+    const initContainers = Array.from({ length: 20 }, (_, i) =>
+      i === k ? { name: 'flipt-sidecar', image: 'old:1' } : { name: `init-${i}`, image: 'i:1' },
+    );
+    const p = pod({ 'flipt.io/status': status }, { initContainers });
+    for (const round of ['miss', 'hit']) {
+      const fresh = injectPod(p, context(config));
+      const cached = injectPod(p, context(config, cache));
+      if (fresh.outcome !== 'injected' || cached.outcome !== 'injected') {
+        t.fail(`pod ${k} not injected`);
+        continue;
+      }
+      t.equal(
+        encodePatch(cached.patch),
+        Buffer.from(JSON.stringify(fresh.patch)).toString('base64'),
+        `${round}: ${fresh.patch.map((op) => `${op.op} ${op.path}`).join(', ')}`,
+      );
+    }
+  }
+  t.same(cache.size, { sidecars: 1, annotationSets: 1, patchShapes: MAX_PATCH_SHAPES });
+});
