@@ -42,9 +42,10 @@ export interface WebhookTarget {
 export function describeApiError(err: unknown): string {
   // Duck-typed (client-node's ApiException has code and body) so that this module, loaded in every
   // mode, does not load client-node (about 85 MiB of RSS) where nothing calls the API server.
-  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'body' in err) {
-    const code = (err as { code: number }).code;
-    const body: unknown = (err as { body: unknown }).body;
+  const api = err as { code?: unknown; body?: unknown };
+  if (err instanceof Error && typeof api.code === 'number' && 'body' in err) {
+    const code = api.code;
+    const body = api.body;
     let message = typeof body === 'string' ? body : '';
     try {
       const parsed = JSON.parse(message) as { message?: unknown };

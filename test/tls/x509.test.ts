@@ -88,3 +88,27 @@ t.test('publishedCas: only CAs that every entry trusts', async (t) => {
   t.equal(publishedCas(undefined), undefined, 'no configuration');
   t.same([...(publishedCas({ resourceVersion: '1', entries: [] }) ?? [])], []);
 });
+
+t.test('describeApiError names the status and the API server message, or the cause', async (t) => {
+  const { ApiException } = await import('@kubernetes/client-node');
+  const { describeApiError } = await import('../../src/tls/store.ts');
+  const forbidden = new ApiException(
+    403,
+    'Forbidden',
+    JSON.stringify({
+      kind: 'Status',
+      message: 'secrets "x" is forbidden: User "system:serviceaccount:a:b" cannot get',
+    }),
+    {},
+  );
+  t.equal(
+    describeApiError(forbidden),
+    'HTTP 403: secrets "x" is forbidden: User "system:serviceaccount:a:b" cannot get',
+  );
+  t.equal(describeApiError(new ApiException(500, 'x', 'plain text', {})), 'HTTP 500: plain text');
+  t.equal(
+    describeApiError(new Error('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:6443') })),
+    'fetch failed: connect ECONNREFUSED 127.0.0.1:6443',
+  );
+  t.equal(describeApiError('odd'), 'odd');
+});
