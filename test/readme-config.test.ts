@@ -1,6 +1,6 @@
 // README's "Per-pod annotations" table is what users read: it must list exactly the annotations the
 // injector accepts, each overriding a real config field, in the order the code checks them.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { ANNOTATIONS } from '../src/core/annotations.ts';
 import { load as loadYaml } from 'js-yaml';
@@ -55,3 +55,19 @@ t.test(
     );
   },
 );
+
+t.test('README "Where things live" names every source file of the four programs and the toolbox', async (t) => {
+  const map = readme.split(/^## Where things live$/m)[1]?.split(/^## /m)[0] ?? '';
+  t.ok(map.length > 0, 'the section was found');
+  const root = new URL('..', import.meta.url);
+  const missing: string[] = [];
+  for (const dir of ['common', 'src', 'exporter', 'cache']) {
+    const files = readdirSync(new URL(dir, root), { recursive: true, encoding: 'utf8' });
+    for (const file of files) {
+      if (!file.endsWith('.ts')) continue;
+      const name = file.split('/').at(-1) as string;
+      if (!map.includes(name)) missing.push(`${dir}/${file}`);
+    }
+  }
+  t.same(missing, [], 'every file is named (by its file name) with what it holds');
+});
