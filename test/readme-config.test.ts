@@ -56,18 +56,21 @@ t.test(
   },
 );
 
-t.test('README "Where things live" names every source file of the four programs and the toolbox', async (t) => {
-  const map = readme.split(/^## Where things live$/m)[1]?.split(/^## /m)[0] ?? '';
-  t.ok(map.length > 0, 'the section was found');
-  const root = new URL('..', import.meta.url);
-  const missing: string[] = [];
-  for (const dir of ['common', 'src', 'exporter', 'cache']) {
-    const files = readdirSync(new URL(dir, root), { recursive: true, encoding: 'utf8' });
-    for (const file of files) {
-      if (!file.endsWith('.ts')) continue;
-      const name = file.split('/').at(-1) as string;
-      if (!map.includes(name)) missing.push(`${dir}/${file}`);
+t.test(
+  'README "Where things live" names every source file of the four programs and the toolbox',
+  async (t) => {
+    const map = readme.split(/^## Where things live$/m)[1]?.split(/^## /m)[0] ?? '';
+    t.ok(map.length > 0, 'the section was found');
+    const root = new URL('..', import.meta.url);
+    const missing: string[] = [];
+    for (const dir of ['common', 'src', 'exporter', 'cache']) {
+      const files = readdirSync(new URL(dir, root), { recursive: true, encoding: 'utf8' });
+      for (const file of files) {
+        if (!file.endsWith('.ts')) continue;
+        const name = file.split('/').at(-1) as string;
+        if (!map.includes(name)) missing.push(`${dir}/${file}`);
+      }
     }
-  }
-  t.same(missing, [], 'every file is named (by its file name) with what it holds');
-});
+    t.same(missing, [], 'every file is named (by its file name) with what it holds');
+  },
+);
