@@ -8,7 +8,13 @@ import { injectPod } from '../core/inject.ts';
 import { podDisplayName } from '../core/k8s.ts';
 import { sidecarCacheFor } from '../core/sidecar-cache.ts';
 import { admissionAnswer, ERROR_RESPONSE, parseAdmissionReview } from './admission.ts';
-import { createMetrics, recordResult, type WebhookMetrics } from './metrics.ts';
+import {
+  createMetrics,
+  recordDuration,
+  recordRequest,
+  recordResult,
+  type WebhookMetrics,
+} from './metrics.ts';
 
 /** Webhook paths: the pod-label entry and the namespace-label entry of the MutatingWebhookConfiguration. */
 export const MUTATE_PATH = '/mutate';
@@ -86,12 +92,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const sidecars = sidecarCacheFor(options.config);
   const handle = (path: string, namespaceEnabled: boolean) =>
     app.post(path, { schema: { response: { '4xx': ERROR_RESPONSE } } }, async (request, reply) => {
-      metrics.requests.inc({ path });
-      const stopTimer = metrics.duration.startTimer();
+      const start = process.hrtime.bigint();
+      recordRequest(metrics, path);
       const parsed = parseAdmissionReview(request.body);
       if (!parsed.ok) {
         metrics.errors.inc({ kind: 'bad-request' });
-        stopTimer({ outcome: 'bad-request' });
+        recordDuration(metrics, 'bad-request', start);
         request.log.info({ reason: parsed.message }, 'malformed AdmissionReview');
         return reply.code(400).send({ error: 'Bad Request', message: parsed.message, statusCode: 400 });
       }
@@ -106,7 +112,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       });
       const name = podDisplayName(pod ?? {}, admission.namespace);
       recordResult(metrics, result);
-      stopTimer({ outcome: result.outcome });
+      recordDuration(metrics, result.outcome, start);
       request.log.info(
         {
           uid: admission.uid,

@@ -58,16 +58,71 @@ export function createMetrics(registry = new Registry()): WebhookMetrics {
   };
 }
 
+// The labelled series each admission touches, looked up once per label set: prom-client otherwise
+// hashes the label object on every inc() and observe() (issue 11's profile). Created on first use,
+// so /metrics lists the same series as before; label values are reason codes, paths and outcomes,
+// a fixed handful, so these maps stay small.
+interface Series {
+  requests: Map<string, { inc(): void }>;
+  injected: Map<string, { inc(): void }>;
+  skipped: Map<string, { inc(): void }>;
+  rejected: Map<string, { inc(): void }>;
+  duration: Map<string, { observe(seconds: number): void }>;
+}
+const seriesOf = new WeakMap<WebhookMetrics, Series>();
+
+function series(metrics: WebhookMetrics): Series {
+  let s = seriesOf.get(metrics);
+  if (!s) {
+    s = {
+      requests: new Map(),
+      injected: new Map(),
+      skipped: new Map(),
+      rejected: new Map(),
+      duration: new Map(),
+    };
+    seriesOf.set(metrics, s);
+  }
+  return s;
+}
+
+function child<T>(map: Map<string, T>, key: string, make: () => T): T {
+  let found = map.get(key);
+  if (found === undefined) {
+    found = make();
+    map.set(key, found);
+  }
+  return found;
+}
+
+export function recordRequest(metrics: WebhookMetrics, path: string): void {
+  child(series(metrics).requests, path, () => metrics.requests.labels({ path })).inc();
+}
+
+/** Observes the time since `startNs` (process.hrtime.bigint()) under `outcome`. */
+export function recordDuration(metrics: WebhookMetrics, outcome: string, startNs: bigint): void {
+  const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+  child(series(metrics).duration, outcome, () => metrics.duration.labels({ outcome })).observe(seconds);
+}
+
 export function recordResult(metrics: WebhookMetrics, result: InjectionResult): void {
+  const s = series(metrics);
   switch (result.outcome) {
-    case 'injected':
-      metrics.injected.inc({ reason: result.decision.reason, changed: String(result.changed) });
+    case 'injected': {
+      const { reason } = result.decision;
+      const changed = String(result.changed);
+      child(s.injected, `${reason} ${changed}`, () => metrics.injected.labels({ reason, changed })).inc();
       break;
-    case 'skipped':
-      metrics.skipped.inc({ reason: result.decision.reason });
+    }
+    case 'skipped': {
+      const { reason } = result.decision;
+      child(s.skipped, reason, () => metrics.skipped.labels({ reason })).inc();
       break;
-    case 'rejected':
-      metrics.rejected.inc({ reason: result.reason });
+    }
+    case 'rejected': {
+      const { reason } = result;
+      child(s.rejected, reason, () => metrics.rejected.labels({ reason })).inc();
       break;
+    }
   }
 }
