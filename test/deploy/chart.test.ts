@@ -386,6 +386,16 @@ t.test(
       volumes.some((v) => v.name === 'tls'),
       'no TLS volume',
     );
+    const byUrl = await renderChart(
+      [join(CI_DIR, 'auto-tls-values.yaml')],
+      ['webhook.url=https://127.0.0.1:8443'],
+    );
+    const urlArgs = podTemplate(one(byUrl, 'Deployment'))?.spec.containers[0]?.args ?? [];
+    t.equal(
+      urlArgs[urlArgs.indexOf('--ip') + 1],
+      '127.0.0.1',
+      'an injector reached by URL: its host is covered',
+    );
     const bad = await runHelm([
       'template',
       'x',

@@ -276,21 +276,22 @@ const proxy = await startProxy(proxyPort, ports);
 t.teardown(() => proxy.close());
 const injectorLogs = ports.map((_, i) => join(plane.dir, `flipt-injector-${i}.log`));
 
+// The chart's own container arguments (its program path and config file replaced by this checkout's),
+// then what the test changes, later flags winning: a short lifetime, 1 s checks, a loopback port.
+const configFile = join(plane.dir, 'config.yaml');
+await writeFile(
+  configFile,
+  (chartObjects.find((o) => o.kind === 'ConfigMap')?.data as Record<string, string>)['config.yaml'] as string,
+);
 function startInjector(i: number): Promise<ManagedProcess> {
   const port = ports[i] as number;
+  const args = chartArgs.slice(1).map((arg, j, all) => (all[j - 1] === '--config' ? configFile : arg));
   return startProcess({
     name: `flipt-injector-${i}`,
     command: process.execPath,
     args: [
       cli,
-      'serve',
-      '--tls-auto',
-      '--tls-secret',
-      SECRET,
-      '--webhook-configuration',
-      WEBHOOK,
-      '--ip',
-      '127.0.0.1',
+      ...args,
       '--tls-lifetime',
       LIFETIME,
       '--tls-check-interval',
