@@ -99,9 +99,11 @@ export async function startServingCertificate(
   };
   let swaps = 0;
   const swap = (next: Served) => {
+    // The server first: a pair it refuses (a key that does not match, half-replaced files) throws
+    // here and is retried at the next check, never recorded as served.
+    for (const listener of listeners) listener({ cert: next.cert, key: next.key });
     swaps++;
     served = next;
-    for (const listener of listeners) listener({ cert: next.cert, key: next.key });
     announce();
   };
 

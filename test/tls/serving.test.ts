@@ -146,6 +146,16 @@ t.test('file mode: replaced files are served to new connections, open ones keep 
   t.ok(lines.some((l) => l.level === 'warn' && /keeping the current one/.test(l.msg)));
   t.equal(await presented(port), fingerprint(second.cert), 'still the last good certificate');
 
+  // A certificate with someone else's key (files replaced one at a time) is refused by the server
+  // and retried, not recorded as served.
+  const mismatched = await issueServingCert(ca, { ...names, days: 1 });
+  await writeVersion('v2b', { cert: mismatched.cert, key: first.key });
+  await serving.check();
+  t.equal(await presented(port), fingerprint(second.cert), 'a mismatched pair is not served');
+  await writeFile(join(dir, 'v2b', 'tls.key'), mismatched.key);
+  await serving.check();
+  t.equal(await presented(port), fingerprint(mismatched.cert), 'once the key matches, it is');
+
   // The timer does the same on its own.
   const third = await issueServingCert(ca, { ...names, days: 1 });
   await writeVersion('v3', third);
