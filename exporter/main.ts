@@ -22,7 +22,6 @@ import { createMetrics } from './metrics.ts';
 import { createNotifier, createNotifyMetrics, type Notifier, type NotifyMetrics } from './notify.ts';
 import { createS3Store } from './s3.ts';
 import { createDocumentValidator } from './schema.ts';
-import { buildWatchServer } from './status-app.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -115,6 +114,8 @@ async function watch(
   const metrics = createMetrics();
   const notifier = notifierFor?.(createNotifyMetrics(metrics.registry));
   const health = new HealthTracker();
+  // Loaded only here: a one-shot run (a CronJob tick) never pays for Fastify.
+  const { buildWatchServer } = await import('./status-app.ts');
   const app = buildWatchServer({ metrics, health: () => health.state });
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
