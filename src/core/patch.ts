@@ -9,11 +9,25 @@ export function escapePointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
+// The tokens of every patch are the same few names (spec, initContainers, flipt.io/status, ...):
+// escaped once. Bounded, so that tokens from elsewhere cannot grow it.
+const escaped = new Map<string, string>();
+const MAX_ESCAPED = 64;
+
+function escapeKnown(token: string): string {
+  let result = escaped.get(token);
+  if (result === undefined) {
+    result = escapePointerToken(token);
+    if (escaped.size < MAX_ESCAPED) escaped.set(token, result);
+  }
+  return result;
+}
+
 /** A JSON Pointer from unescaped tokens. */
 export function pointer(...tokens: (string | number)[]): string {
   // A loop, not map/join: this runs for every patch operation of every admission.
   let path = '';
-  for (const token of tokens) path += `/${typeof token === 'number' ? token : escapePointerToken(token)}`;
+  for (const token of tokens) path += `/${typeof token === 'number' ? token : escapeKnown(token)}`;
   return path;
 }
 
