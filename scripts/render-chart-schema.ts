@@ -85,6 +85,10 @@ export function chartValuesSchema(): Record<string, unknown> {
               lifetime: { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' },
               renewFraction: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
               checkInterval: { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' },
+              memoryLimit: {
+                type: 'string',
+                description: 'memory limit in auto mode, replacing resources.limits.memory ("" keeps it)',
+              },
             },
           },
           certManager: {
