@@ -705,6 +705,52 @@ t.test('deploy.sh against a real control plane', async (t) => {
       }
     });
 
+    t.test('deploy.sh --storage direct: the injector on MinIO, no bucket cache, no push', async (t) => {
+      const direct = await deploySh([
+        '--no-minikube',
+        '--no-image-build',
+        '--certs-dir',
+        certsDir,
+        '--injector-url',
+        injectorUrl,
+        '--storage',
+        'direct',
+      ]);
+      t.equal(direct.code, 0, `--storage direct:\n${direct.output}`);
+      t.comment(`deploy.sh --storage direct: ${direct.ms} ms`);
+      t.equal(
+        await apps
+          .readNamespacedDeployment({ namespace: INJECTOR_NS, name: 'flipt-bucket-cache' })
+          .then(() => 200, statusCode),
+        404,
+        'the bucket cache left by the first run is deleted',
+      );
+      for (const name of ['flipt-bucket-cache', 'flipt-bucket-cache-peers']) {
+        t.equal(
+          await core.readNamespacedService({ namespace: INJECTOR_NS, name }).then(() => 200, statusCode),
+          404,
+          `Service ${name} deleted`,
+        );
+      }
+      const configMap = await core.readNamespacedConfigMap({ namespace: INJECTOR_NS, name: WEBHOOK_NAME });
+      const config = parseYaml(configMap.data?.['config.yaml'] ?? '') as { storage: { mode: string } };
+      t.equal(config.storage.mode, 's3', 'the injector config is the direct variant');
+      const renderedDirect = (
+        await renderedFile(join(repo, 'manifests/flipt-sidecar-injector/flipt-sidecar-injector-direct.yaml'))
+      ).find((o) => o.kind === 'ConfigMap' && o.metadata?.name === WEBHOOK_NAME) as
+        (KubernetesObject & { data?: Record<string, string> }) | undefined;
+      t.equal(configMap.data?.['config.yaml'], renderedDirect?.data?.['config.yaml'], 'as rendered');
+      const cronJob = await batch.readNamespacedCronJob({ namespace: APP_NS, name: 'flipt-exporter' });
+      const exporter = cronJob.spec?.jobTemplate.spec?.template.spec?.containers[0];
+      t.ok(exporter && envValue(exporter, 'FLIPT_EXPORTER_BUCKET'), 'the exporter is there');
+      t.notOk(
+        exporter &&
+          (envValue(exporter, 'FLIPT_EXPORTER_NOTIFY_URL') ||
+            envValue(exporter, 'FLIPT_EXPORTER_NOTIFY_TOKEN')),
+        'and pushes nothing (no cache to push to)',
+      );
+    });
+
     t.test('--teardown leaves nothing behind', async (t) => {
       const teardown = await deploySh(['--no-minikube', '--teardown', '--certs-dir', certsDir]);
       t.equal(teardown.code, 0, `teardown:\n${teardown.output}`);
