@@ -3,7 +3,8 @@
 // defaults. S3 credentials for the cache's own reads come only from the AWS default chain.
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { parseDuration, parseListen, parseSize } from '../exporter/config.ts';
+import { parseGoDuration } from '../common/go-duration.ts';
+import { parseListen, parseSize } from '../common/options.ts';
 import { RESERVED_NAMES } from './reserved.ts';
 
 export const ENV_PREFIX = 'FLIPT_CACHE_';
@@ -216,7 +217,7 @@ export function parseCacheConfig(
         raw[spec.field] = value;
         break;
       case 'duration': {
-        const ms = parseDuration(value);
+        const ms = parseGoDuration(value);
         if (ms === undefined) bad();
         else raw[spec.field] = Math.round(ms);
         break;

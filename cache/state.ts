@@ -1,6 +1,7 @@
 // The served snapshot and how it is replaced: one refresh at a time (a push during a refresh runs
 // one more right after it, never more), each bounded by a deadline; a refused or failed refresh
 // keeps the last good snapshot.
+import { wait } from '../common/wait.ts';
 import type { DocumentValidator } from '../exporter/schema.ts';
 import type { CacheMetrics, RefreshResult } from './metrics.ts';
 import { buildSnapshot, versionLabel, type Snapshot } from './snapshot.ts';
@@ -151,16 +152,7 @@ export class BucketCache {
     while (!signal.aborted) {
       const started = Date.now();
       await this.refresh('interval', signal);
-      const wait = Math.max(0, intervalMs - (Date.now() - started));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, wait);
-        function done() {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          resolve();
-        }
-        signal.addEventListener('abort', done, { once: true });
-      });
+      await wait(Math.max(0, intervalMs - (Date.now() - started)), signal);
     }
   }
 }

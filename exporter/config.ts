@@ -6,12 +6,8 @@ import { parseArgs } from 'node:util';
 import { MIN_TOKEN_LENGTH, parseNotifyUrl } from './notify.ts';
 import { parseGoDuration } from '../common/go-duration.ts';
 import { isS3BucketName } from '../common/s3-bucket.ts';
+import { parseListen, parseSize, type ListenAddress } from '../common/options.ts';
 import { DEFAULT_MARKER_NAMESPACE, MARKER_NAMESPACE_PATTERN } from '../common/export-marker.ts';
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
 
 export interface ExporterConfig {
   fliptUrl: string;
@@ -259,33 +255,11 @@ const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 
 const NAMESPACE_KEY = /^[-_A-Za-z0-9]+$/;
 const FLIPT_FILE_SUFFIXES = ['features.yml', 'features.yaml'];
 
-/** A Go duration ("500ms", "5s", "1m30s") in milliseconds, or undefined: the one shared parser. */
-export const parseDuration = parseGoDuration;
-
-const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
-
-/** A size such as 1048576, 512KiB, 64MiB or 1GiB in bytes, or undefined. */
-export function parseSize(text: string): number | undefined {
-  const m = /^(\d+)\s*(B|KiB|MiB|GiB)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const bytes = Number(m[1]) * (SIZE_UNITS[m[2] ?? ''] as number);
-  return Number.isSafeInteger(bytes) ? bytes : undefined;
-}
-
 function parseBool(text: string): boolean | undefined {
   const t = text.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(t)) return true;
   if (['0', 'false', 'no', 'off', ''].includes(t)) return false;
   return undefined;
-}
-
-export function parseListen(text: string): ListenAddress | undefined {
-  const m = /^(?:(\[[^\]]+\]|[^:]*):)?(\d{1,5})$/.exec(text.trim());
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  if (port > 65535) return undefined;
-  const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
-  return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
 function isHttpUrl(text: string): boolean {
@@ -411,12 +385,12 @@ export function parseConfig(
   function duration(name: string, fallback: string, minMs: number): number {
     const r = raw(name);
     const value = r === undefined ? fallback : String(r.value).trim();
-    const ms = parseDuration(value);
+    const ms = parseGoDuration(value);
     if (ms === undefined || ms < minMs) {
       errors.push(
         `${r?.source ?? `--${name}`}: expected a duration of at least ${minMs} ms such as 500ms, 5s or 1m30s, got ${JSON.stringify(value)}`,
       );
-      return parseDuration(fallback) as number;
+      return parseGoDuration(fallback) as number;
     }
     return ms;
   }

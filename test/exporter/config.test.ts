@@ -1,17 +1,11 @@
 // Configuration: flags over FLIPT_EXPORTER_* over defaults, validated once, every problem reported
 // together, and no way at all to pass S3 credentials as flags.
 import t from 'tap';
+import { parseGoDuration } from '../../common/go-duration.ts';
+import { parseListen, parseSize } from '../../common/options.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  OPTIONS,
-  parseConfig,
-  parseDuration,
-  parseListen,
-  parseSize,
-  usage,
-  type ExporterConfig,
-} from '../../exporter/config.ts';
+import { OPTIONS, parseConfig, usage, type ExporterConfig } from '../../exporter/config.ts';
 
 const required = ['--flipt-url', 'http://flipt:8080', '--bucket', 'flags'];
 
@@ -274,11 +268,11 @@ t.test('help and version', async (t) => {
 });
 
 t.test('durations and listen addresses', async (t) => {
-  t.equal(parseDuration('500ms'), 500);
-  t.equal(parseDuration('1h2m3s'), 3_723_000);
-  t.equal(parseDuration('1.5s'), 1_500);
-  t.equal(parseDuration('5'), undefined);
-  t.equal(parseDuration('5 s'), undefined);
+  t.equal(parseGoDuration('500ms'), 500);
+  t.equal(parseGoDuration('1h2m3s'), 3_723_000);
+  t.equal(parseGoDuration('1.5s'), 1_500);
+  t.equal(parseGoDuration('5'), undefined);
+  t.equal(parseGoDuration('5 s'), undefined);
   t.same(parseListen(':9090'), { host: '0.0.0.0', port: 9090 });
   t.same(parseListen('9090'), { host: '0.0.0.0', port: 9090 });
   t.same(parseListen('[::1]:80'), { host: '::1', port: 80 });
