@@ -310,6 +310,13 @@ function table(title: string, data: Record<Name, Measurement[]>, p99Target: numb
     `p99 ratio injector/baseline: ${p99Ratio.toFixed(2)} (target <= ${p99Target.toFixed(2)}; baseline p99 floored at 1 ms)`,
   );
   console.log(`extra server CPU per request: ${(injector.cpuUs - baseline.cpuUs).toFixed(0)} µs`);
+  // Each round measures both servers back to back: the ratio within a round is less exposed to the
+  // machine's load drifting between rounds than the ratio of the two medians.
+  const paired = (pick: (m: Measurement) => number) =>
+    median(data.injector.map((m, i) => pick(m) / pick(data.baseline[i] as Measurement)));
+  console.log(
+    `per-round ratios (median): throughput ${paired((m) => m.requestsPerSecond).toFixed(2)}, p99 ${paired((m) => Math.max(m.p99, 1)).toFixed(2)}, baseline/injector CPU per request ${(1 / paired((m) => m.serverCpuUsPerRequest)).toFixed(2)}`,
+  );
   if (baseline.errors + injector.errors > 0)
     console.log(`errors or non-2xx answers: injector ${injector.errors}, baseline ${baseline.errors}`);
 }
