@@ -246,3 +246,31 @@ t.test('patch shapes per sidecar are bounded, and each is the reference bytes', 
   }
   t.same(cache.size, { sidecars: 1, annotationSets: 1, patchShapes: MAX_PATCH_SHAPES });
 });
+
+t.test('encodePatch without a cached sidecar, or with two, encodes the operations as they are', async (t) => {
+  const config = defaultConfig();
+  const reference = (ops: unknown) => Buffer.from(JSON.stringify(ops)).toString('base64');
+  const fresh = injectPod(pod({}), context(config));
+  t.equal(fresh.outcome, 'injected');
+  if (fresh.outcome !== 'injected') return;
+  t.equal(encodePatch(fresh.patch), reference(fresh.patch), 'a sidecar built afresh');
+  const a = new SidecarCache(config).resolve({});
+  const b = new SidecarCache(config).resolve({});
+  t.ok(a.ok && b.ok);
+  if (!a.ok || !b.ok) return;
+  const mixed = [
+    { op: 'add' as const, path: '/spec/initContainers/0', value: a.sidecar.container },
+    { op: 'add' as const, path: '/spec/volumes/-', value: b.sidecar.volume },
+  ];
+  t.equal(encodePatch(mixed), reference(mixed), "two caches' sidecars in one patch");
+  // Same operations and paths as a kept shape, another value: not taken for it.
+  const cache = new SidecarCache(config);
+  const first = injectPod(pod({}), context(config, cache));
+  t.equal(first.outcome, 'injected');
+  if (first.outcome !== 'injected') return;
+  encodePatch(first.patch);
+  const changed = first.patch.map((op) =>
+    op.path.endsWith('flipt.io~1status') ? { ...op, value: '{"other":true}' } : op,
+  );
+  t.equal(encodePatch(changed), reference(changed), 'a different status value is encoded, not looked up');
+});
