@@ -17,7 +17,19 @@ export type RejectReason =
 export type InjectionResult =
   | { outcome: 'injected'; decision: Decision; patch: PatchOperation[]; changed: boolean }
   | { outcome: 'skipped'; decision: Decision }
-  | { outcome: 'rejected'; decision: Decision; reason: RejectReason; errors: string[] };
+  | { outcome: 'rejected'; reason: RejectReason; message: string; errors: string[] };
+
+/** What a refusal says of itself (a log line's message), by reason; the errors say the details. */
+const REFUSED: Record<Exclude<RejectReason, 'invalid-inject-label'>, string> = {
+  'invalid-annotation': 'refused: a flipt.io/* annotation is invalid or unknown',
+  'invalid-status': 'refused: its flipt.io/status annotation is not one the injector wrote',
+  'invalid-pod': 'refused: the pod would be invalid with or without the sidecar',
+  conflict: 'refused: the pod already uses a name, port or volume the sidecar needs',
+};
+
+function refused(reason: Exclude<RejectReason, 'invalid-inject-label'>, errors: string[]): InjectionResult {
+  return { outcome: 'rejected', reason, message: REFUSED[reason], errors };
+}
 
 export interface InjectionContext {
   config: InjectorConfig;
@@ -211,24 +223,28 @@ export function injectPod(pod: Pod, context: InjectionContext): InjectionResult 
     ...(context.operation === undefined ? {} : { operation: context.operation }),
   });
   if (decision.action === 'reject') {
-    return { outcome: 'rejected', decision, reason: decision.reason, errors: [decision.message] };
+    return {
+      outcome: 'rejected',
+      reason: decision.reason,
+      message: decision.message,
+      errors: [decision.message],
+    };
   }
   if (decision.action === 'skip') return { outcome: 'skipped', decision };
 
   const annotations = pod.metadata?.annotations ?? {};
   const cached = context.sidecars?.resolve(annotations);
   const resolved = cached ?? resolveSettings(context.config, annotations);
-  if (!resolved.ok)
-    return { outcome: 'rejected', decision, reason: 'invalid-annotation', errors: resolved.errors };
+  if (!resolved.ok) return refused('invalid-annotation', resolved.errors);
   const status = readStatus(pod);
-  if (!status.ok) return { outcome: 'rejected', decision, reason: 'invalid-status', errors: [status.error] };
+  if (!status.ok) return refused('invalid-status', [status.error]);
 
   const invalid = podInvariantProblems(pod);
-  if (invalid.length > 0) return { outcome: 'rejected', decision, reason: 'invalid-pod', errors: invalid };
+  if (invalid.length > 0) return refused('invalid-pod', invalid);
 
   const { container, volume } = cached?.ok ? cached.sidecar : buildSidecar(resolved.settings);
   const clashes = conflicts(pod, container, status.status);
-  if (clashes.length > 0) return { outcome: 'rejected', decision, reason: 'conflict', errors: clashes };
+  if (clashes.length > 0) return refused('conflict', clashes);
 
   const patch = planPatch(pod, container, volume, resolved.settings.sidecar.nativeSidecar);
   return { outcome: 'injected', decision, patch, changed: patch.length > 0 };

@@ -123,7 +123,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
           ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
           ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
         },
-        result.decision.message,
+        // Each result describes itself: a refused pod never logs the labelled-pod sentence.
+        result.outcome === 'rejected' ? result.message : result.decision.message,
       );
       // Already JSON text (admissionAnswer): sent as is, with the header Fastify's serializer would set.
       return reply.type(JSON_TYPE).send(admissionAnswer(admission.uid, result, name));

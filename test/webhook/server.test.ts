@@ -168,7 +168,13 @@ t.test('logs are JSON with the pod and the decision', async (t) => {
   });
   t.type(injected?.uid, 'string');
   const rejected = records.find((r) => r.outcome === 'rejected');
-  t.match(rejected, { pod: 'shop/bad', reason: 'invalid-annotation', errors: [/flipt.io\/http-port/] });
+  t.match(rejected, {
+    pod: 'shop/bad',
+    reason: 'invalid-annotation',
+    msg: 'refused: a flipt.io/* annotation is invalid or unknown',
+    errors: [/flipt.io\/http-port/],
+  });
+  t.notMatch(String(rejected?.msg), /labelled/, 'a refused pod never logs the labelled-pod sentence');
 });
 
 t.test('an unexpected fault is a 500 with no details leaked, and the server keeps serving', async (t) => {
