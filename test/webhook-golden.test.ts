@@ -10,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config-file.ts';
 import type { Pod } from '../src/core/k8s.ts';
 import { findPodTemplates } from '../src/manifest.ts';
-import { MUTATE_NAMESPACE_PATH, MUTATE_PATH } from '../src/webhook/app.ts';
+import { MUTATE_NAMESPACE_PATH, MUTATE_PATH } from '../src/webhook/paths.ts';
 import { goldenCases } from './support/golden.ts';
 import { admissionReview, startTestWebhook, type TestWebhook } from './support/webhook.ts';
 import { readFileSync } from 'node:fs';

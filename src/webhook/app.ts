@@ -15,10 +15,7 @@ import {
   recordResult,
   type WebhookMetrics,
 } from './metrics.ts';
-
-/** Webhook paths: the pod-label entry and the namespace-label entry of the MutatingWebhookConfiguration. */
-export const MUTATE_PATH = '/mutate';
-export const MUTATE_NAMESPACE_PATH = '/mutate/namespace';
+import { MUTATE_NAMESPACE_PATH, MUTATE_PATH } from './paths.ts';
 
 // The API server accepts request bodies up to 3 MiB (MaxRequestBodyBytes in k8s.io/apiserver) and
 // etcd stores objects up to 1.5 MiB by default: an AdmissionReview is the pod plus an envelope of a

@@ -8,7 +8,7 @@
 // namespace is enabled: no namespace lookups, no RBAC, no cache to warm up.
 import { INJECT_LABEL } from '../core/annotations.ts';
 import { NAMESPACE_ENABLED_VALUES, SYSTEM_NAMESPACES } from '../core/decide.ts';
-import { MUTATE_NAMESPACE_PATH, MUTATE_PATH } from './app.ts';
+import { MUTATE_NAMESPACE_PATH, MUTATE_PATH } from './paths.ts';
 
 export type WebhookTarget = { url: string } | { service: { name: string; namespace: string; port?: number } };
 
