@@ -2,7 +2,8 @@
 // ever sees a well-formed Pod, and every answer is a well-formed AdmissionReview.
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { rejectionMessage, type InjectionResult } from '../core/inject.ts';
+import type { InjectionResult } from '../core/inject.ts';
+import { rejectionMessage } from '../core/refusal.ts';
 import { encodePatch } from '../core/sidecar-cache.ts';
 import type { Pod } from '../core/k8s.ts';
 import { podShapeProblem, shapeMessage } from '../core/pod-shape.ts';

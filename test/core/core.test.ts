@@ -14,7 +14,8 @@ import {
   parseQuantity,
   QUANTITY,
 } from '../../src/core/formats.ts';
-import { containsAll, injectPod, type InjectionResult } from '../../src/core/inject.ts';
+import { containsAll } from '../../src/core/contains.ts';
+import { injectPod, type InjectionResult } from '../../src/core/inject.ts';
 import { podDisplayName, type Pod } from '../../src/core/k8s.ts';
 import { addToArray, escapePointerToken, pointer, setInMap } from '../../src/core/patch.ts';
 import { buildSidecar, SIDECAR_NAME, VOLUME_NAME } from '../../src/core/sidecar.ts';

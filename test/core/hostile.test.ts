@@ -13,7 +13,8 @@ import {
   SmallestStrings,
 } from '../../src/core/bounded.ts';
 import { defaultConfig } from '../../src/core/config.ts';
-import { injectPod, rejectionMessage } from '../../src/core/inject.ts';
+import { injectPod } from '../../src/core/inject.ts';
+import { rejectionMessage } from '../../src/core/refusal.ts';
 import { podDisplayName, type Pod } from '../../src/core/k8s.ts';
 import { podInvariantProblems } from '../../src/core/pod-checks.ts';
 import { podShapeProblem, shapeMessage } from '../../src/core/pod-shape.ts';
