@@ -2,16 +2,14 @@
 // every error returned at once. An invalid or unknown annotation rejects the pod rather than being
 // silently ignored.
 import { SETTING_ROWS, type InjectorConfig } from './config-schema.ts';
-import { checkFormat, detailSuffix, parseQuantity, type Format } from './formats.ts';
+import { crossFieldProblems, type SidecarSettings } from './settings.ts';
+import { checkFormat, detailSuffix, type Format } from './formats.ts';
 import { clip, MAX_PROBLEMS, ProblemList, quote, SmallestStrings } from './bounded.ts';
 import { closestKey } from './suggest.ts';
 
 export const ANNOTATION_PREFIX = 'flipt.io/';
 export const INJECT_LABEL = 'flipt.io/inject';
 export const STATUS_ANNOTATION = 'flipt.io/status';
-
-/** What one pod's sidecar is built from: the config's defaults with the pod's annotations applied. */
-export type SidecarSettings = Omit<InjectorConfig, 'injector'>;
 
 interface AnnotationSpec {
   format: Format;
@@ -69,11 +67,6 @@ function sidecarDefaults({ sidecar, storage, credentials }: InjectorConfig): Sid
   };
 }
 
-/** Where a setting came from, for messages: the annotation when the pod set it, else the config field. */
-function source(annotations: Record<string, string>, annotation: string, configField: string): string {
-  return annotation in annotations ? `annotation ${annotation}` : `config ${configField}`;
-}
-
 /**
  * The sidecar settings for a pod: config defaults, overridden by the pod's flipt.io/* annotations.
  * Returns every invalid or unknown annotation, and every conflict between the resulting values.
@@ -115,22 +108,6 @@ export function resolveSettings(
     if (typos > 0) errors.push(ANNOTATIONS_POINTER);
     return { ok: false, errors };
   }
-  const errors: string[] = [];
-
-  const { httpPort, grpcPort, resources } = settings.sidecar;
-  if (httpPort === grpcPort) {
-    errors.push(
-      `${source(annotations, 'flipt.io/http-port', 'sidecar.httpPort')} and ${source(annotations, 'flipt.io/grpc-port', 'sidecar.grpcPort')}: the HTTP and gRPC ports must differ (both are ${httpPort})`,
-    );
-  }
-  for (const resource of ['cpu', 'memory'] as const) {
-    const request = resources.requests[resource];
-    const limit = resources.limits[resource];
-    if ((parseQuantity(request) as number) > (parseQuantity(limit) as number)) {
-      errors.push(
-        `${source(annotations, `flipt.io/${resource}-request`, `sidecar.resources.requests.${resource}`)}: the ${resource} request ${request} exceeds the ${resource} limit ${limit} (${source(annotations, `flipt.io/${resource}-limit`, `sidecar.resources.limits.${resource}`)}); allowed: a request no larger than the limit`,
-      );
-    }
-  }
+  const errors = crossFieldProblems(settings, annotations);
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };
 }

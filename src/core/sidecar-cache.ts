@@ -18,7 +18,8 @@
 //   the exact messages of the uncached path.
 // The cache is owned by one config object (sidecarCacheFor): a reloaded config is a new object and
 // starts empty, and no entry can outlive the config it was built from.
-import { ANNOTATION_PREFIX, resolveSettings, type SidecarSettings } from './annotations.ts';
+import { ANNOTATION_PREFIX, resolveSettings } from './annotations.ts';
+import type { SidecarSettings } from './settings.ts';
 import type { InjectorConfig } from './config.ts';
 import type { PatchOperation } from './k8s.ts';
 import { buildSidecar, type SidecarParts } from './sidecar.ts';

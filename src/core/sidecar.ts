@@ -1,7 +1,7 @@
 // The flipt-sidecar container and its scratch volume, built from resolved settings. Everything the
 // sidecar needs travels as env vars (Flipt reads FLIPT_* with dots as underscores), credentials only
 // by Secret reference.
-import type { SidecarSettings } from './annotations.ts';
+import type { SidecarSettings } from './settings.ts';
 import { markerProbePath } from '../../common/export-marker.ts';
 import { parseQuantity } from './formats.ts';
 import type { Container, EnvVar, Volume } from './k8s.ts';
