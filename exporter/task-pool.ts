@@ -2,7 +2,9 @@
 // of the flag list arrives, rather than after the last page, so the master is never idle while the
 // list is paged. At most `limit` tasks run at once; the first failure stops the rest (their signal
 // is aborted, nothing new starts) and is what `done()` rejects with. No task's rejection is ever
-// left unhandled, whatever happens to the pool.
+// left unhandled, whatever happens to the pool. Hand-written rather than p-limit: p-limit bounds
+// concurrency but neither stops at the first failure nor aborts the tasks in flight, and the
+// wrapper that adds both is this class.
 
 export class TaskPool<R> {
   readonly #limit: number;
