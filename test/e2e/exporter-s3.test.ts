@@ -7,6 +7,7 @@
 // master cannot be made to produce: an HTTP 503 on one request in the middle of an export. Every
 // other test talks to the real master (a stopped master, an empty master and changes are real).
 // The round trip through a real sidecar is in flipt-datapath.test.ts and flipt-propagation.test.ts.
+import { DEFAULT_MARKER_NAMESPACE } from '../../common/export-marker.ts';
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -113,7 +114,13 @@ t.test('uploads the export in one PUT; the object is what a sidecar can read', a
   t.equal(object.metadata['sha256'], createHash('sha256').update(object.body).digest('hex'));
   t.equal(object.metadata['flags'], '7');
   const { docs } = await storedDocuments(t);
-  t.equal(docs.length, 3, 'one document per namespace');
+  const namespaces = docs.map((d) => (d['namespace'] as { key: string }).key);
+  t.same(
+    namespaces,
+    [...namespaces.slice(0, 3).sort(), DEFAULT_MARKER_NAMESPACE],
+    'one document per namespace, sorted, then the export marker',
+  );
+  t.equal(namespaces.length, 4);
   t.ok(
     run.logs.every((l) => l.level !== 'not-json'),
     'every log line is JSON',
