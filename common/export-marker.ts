@@ -9,7 +9,10 @@
 export const DEFAULT_MARKER_NAMESPACE = 'flipt-export';
 
 /** What Flipt's namespace keys allow (core/validation/flipt.cue), so the marker is a valid key. */
-export const MARKER_NAMESPACE_PATTERN = '^[-_,A-Za-z0-9]+$';
+const KEY_CHARACTERS = '[-_,A-Za-z0-9]';
+export const MARKER_NAMESPACE_PATTERN = `^${KEY_CHARACTERS}+$`;
+/** The same, or "" (no marker: the startup probe asks for /health). */
+export const MARKER_NAMESPACE_OR_NONE_PATTERN = `^${KEY_CHARACTERS}*$`;
 
 /** The sidecar's REST path that answers 200 only once the marker namespace is loaded. */
 export function markerProbePath(namespace: string): string {

@@ -7,7 +7,7 @@ import { MIN_TOKEN_LENGTH, parseNotifyUrl } from './notify.ts';
 import { parseGoDuration } from '../common/go-duration.ts';
 import { isS3BucketName } from '../common/s3-bucket.ts';
 import { parseListen, parseSize, type ListenAddress } from '../common/options.ts';
-import { DEFAULT_MARKER_NAMESPACE, MARKER_NAMESPACE_PATTERN } from '../common/export-marker.ts';
+import { DEFAULT_MARKER_NAMESPACE, MARKER_NAMESPACE_OR_NONE_PATTERN } from '../common/export-marker.ts';
 
 export interface ExporterConfig {
   fliptUrl: string;
@@ -472,7 +472,7 @@ export function parseConfig(
   }
 
   const markerNamespace = text('marker-namespace') ?? DEFAULT_MARKER_NAMESPACE;
-  if (markerNamespace !== '' && !new RegExp(MARKER_NAMESPACE_PATTERN).test(markerNamespace)) {
+  if (!new RegExp(MARKER_NAMESPACE_OR_NONE_PATTERN).test(markerNamespace)) {
     errors.push(
       `--marker-namespace: expected a Flipt namespace key (letters, digits, "-", "_", ",") or "", got ${JSON.stringify(markerNamespace)}`,
     );

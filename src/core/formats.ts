@@ -1,5 +1,6 @@
 // Value formats shared by the config file schema and the per-pod annotations, so that a value
 // accepted in one place is accepted in the other, with the same wording when it is not.
+import { MARKER_NAMESPACE_OR_NONE_PATTERN } from '../../common/export-marker.ts';
 import { GO_DURATION_PATTERN, parseGoDuration } from '../../common/go-duration.ts';
 import { S3_BUCKET_ALLOWED, S3_BUCKET_PATTERN } from '../../common/s3-bucket.ts';
 
@@ -36,7 +37,7 @@ export const DURATION: Format = {
 
 /** The export marker's namespace key (see common/export-marker.ts), or "" for a /health-only startup probe. */
 export const MARKER_NAMESPACE: Format = {
-  pattern: '^[-_,A-Za-z0-9]*$',
+  pattern: MARKER_NAMESPACE_OR_NONE_PATTERN,
   allowed: 'a Flipt namespace key (letters, digits, "-", "_", ","), or "" to start on /health alone',
   maxLength: 253,
 };
