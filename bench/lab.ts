@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { exportTarget } from '../test/e2e/harness/exporter.ts';
 import {
   startFliptMaster,
   startInjectedSidecar,
@@ -300,13 +301,12 @@ export function exporterArgs(options: {
 }): string[] {
   return [
     join(repoRoot, 'exporter/main.ts'),
-    '--flipt-url',
-    options.masterUrl,
-    '--endpoint',
-    options.endpoint,
-    '--bucket',
-    options.bucket,
-    ...(options.prefix ? ['--prefix', options.prefix] : []),
+    ...exportTarget({
+      fliptUrl: options.masterUrl,
+      bucket: options.bucket,
+      endpoint: options.endpoint,
+      prefix: options.prefix,
+    }),
     ...(options.extra ?? []),
   ];
 }

@@ -13,7 +13,7 @@
 // FLIPT_E2E_CACHE_WINDOW_S sets the counting window per fleet size (default 30 s).
 import t, { type Test } from 'tap';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { ask, compareServers, type EvalRequest, type Question } from './harness/flipt-compare.ts';
+import { ask, compareServers, evaluationQuestions } from './harness/flipt-compare.ts';
 import {
   FliptApi,
   evaluationPairs,
@@ -25,7 +25,7 @@ import {
 } from './harness/flipt-seed.ts';
 import { createDocumentValidator } from '../../exporter/schema.ts';
 import { injectedSidecar, startInjectedSidecar, useFliptMaster, type Sidecar } from './harness/flipt.ts';
-import { runExporter, resultLine } from './harness/exporter.ts';
+import { exportTarget, runExporter, resultLine } from './harness/exporter.ts';
 import { startBucketCache, startServiceStandIn, type BucketCacheProcess } from './harness/bucket-cache.ts';
 import { startCountingProxy, useMinio } from '../support/minio.ts';
 import { freePort } from '../support/process.ts';
@@ -98,16 +98,12 @@ await api.post('/api/v1/namespaces/default/flags', {
 const creds = minio.credentialsEnv();
 let notifyArgs: string[] = [];
 const notifyEnv = { FLIPT_EXPORTER_NOTIFY_TOKEN: TOKEN };
-const exportArgs = [
-  '--flipt-url',
-  master.url,
-  '--bucket',
-  BUCKET,
-  '--prefix',
-  PREFIX,
-  '--endpoint',
-  minio.endpoint,
-];
+const exportArgs = exportTarget({
+  fliptUrl: master.url,
+  bucket: BUCKET,
+  prefix: PREFIX,
+  endpoint: minio.endpoint,
+});
 async function exportOnce(extraArgs: string[] = [], extraEnv: Record<string, string> = {}) {
   const run = await runExporter([...exportArgs, ...extraArgs], { ...creds, ...extraEnv });
   if (run.code !== 0) throw new Error(`export failed: ${JSON.stringify(run.logs.slice(-3))}`);
@@ -215,22 +211,7 @@ t.test('cache mode: the injected sidecar carries no credential reference', async
 
 t.test('equivalence: a sidecar through the cache answers exactly like one on MinIO', async (t) => {
   const flags = flagsOf(spec);
-  const questions: Question[] = [];
-  for (const { entityId, context } of evaluationPairs(spec, 60)) {
-    const requests: EvalRequest[] = flags.map(({ namespace, flag }) => ({
-      namespaceKey: namespace,
-      flagKey: flag.key,
-      entityId,
-      context,
-    }));
-    flags.forEach(({ flag }, i) =>
-      questions.push({
-        path: flag.type === 'VARIANT_FLAG_TYPE' ? '/evaluate/v1/variant' : '/evaluate/v1/boolean',
-        body: requests[i] as EvalRequest,
-      }),
-    );
-    questions.push({ path: '/evaluate/v1/batch', body: { requests } });
-  }
+  const questions = evaluationQuestions(flags, evaluationPairs(spec, 60));
   // The direct sidecar stands where the master usually does: no divergence is normalised (both
   // are sidecars, both answer "null" for a missing attachment).
   const result = await compareServers(direct.url, viaCache.url, questions, {

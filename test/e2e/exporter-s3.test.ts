@@ -16,7 +16,7 @@ import { createDocumentValidator } from '../../exporter/schema.ts';
 import { loadFixture, startReplayMaster } from '../exporter/flipt-replay.ts';
 import { freePort, tempDir, waitFor } from '../support/process.ts';
 import { startCountingProxy, useMinio } from '../support/minio.ts';
-import { startExporter as startExporterBin, type LogLine } from './harness/exporter.ts';
+import { exportTarget, startExporter as startExporterBin, type LogLine } from './harness/exporter.ts';
 import { FliptApi, seedFromApiData, seedMaster } from './harness/flipt-seed.ts';
 import { useFliptMaster } from './harness/flipt.ts';
 
@@ -58,12 +58,7 @@ function startExporter(args: string[], env: Record<string, string> = {}) {
 }
 
 const baseArgs = (endpoint = proxy.url, fliptUrl = master.url) => [
-  '--flipt-url',
-  fliptUrl,
-  '--bucket',
-  BUCKET,
-  '--endpoint',
-  endpoint,
+  ...exportTarget({ fliptUrl, bucket: BUCKET, endpoint }),
   '--timeout',
   '5s',
 ];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { tempDir } from '../support/process.ts';
 import { useMinio } from '../support/minio.ts';
-import { startExporter, type LogLine } from './harness/exporter.ts';
+import { exportTarget, startExporter, type LogLine } from './harness/exporter.ts';
 import { FliptApi, seedMaster, type FlagSpec, type SeedSpec } from './harness/flipt-seed.ts';
 import { runFliptCli, useFliptMaster } from './harness/flipt.ts';
 
@@ -69,12 +69,7 @@ await seedMaster(master.url, seed, TOKEN);
 
 const exporter = startExporter(
   [
-    '--flipt-url',
-    master.url,
-    '--bucket',
-    BUCKET,
-    '--endpoint',
-    minio.endpoint,
+    ...exportTarget({ fliptUrl: master.url, bucket: BUCKET, endpoint: minio.endpoint }),
     '--watch',
     '--interval',
     '1s',

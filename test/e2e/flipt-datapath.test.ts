@@ -17,8 +17,8 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parseAllDocuments } from 'yaml';
 import { useMinio } from '../support/minio.ts';
 import { tempDir } from '../support/process.ts';
-import { resultLine, runExporter } from './harness/exporter.ts';
-import { compareServers, type EvalRequest, type Question } from './harness/flipt-compare.ts';
+import { exportTarget, resultLine, runExporter } from './harness/exporter.ts';
+import { compareServers, evaluationQuestions } from './harness/flipt-compare.ts';
 import {
   evaluationPairs,
   flagsOf,
@@ -44,12 +44,7 @@ const allFlags = flagsOf(spec);
 const s3 = minio.client();
 
 const exportArgs = [
-  '--flipt-url',
-  master.url,
-  '--bucket',
-  BUCKET,
-  '--endpoint',
-  minio.endpoint,
+  ...exportTarget({ fliptUrl: master.url, bucket: BUCKET, endpoint: minio.endpoint }),
   '--timeout',
   '10s',
 ];
@@ -136,31 +131,10 @@ t.test('equivalence: every flag, ≥ 1,000 (entity, context) pairs, variant/bool
   t.setTimeout(560_000);
   const pairs = evaluationPairs(spec, 1_000);
   t.ok(pairs.length >= 1_000, `${pairs.length} pairs`);
-  const questions: Question[] = [];
-  for (const { entityId, context } of pairs) {
-    const requests: EvalRequest[] = allFlags.map(({ namespace, flag }) => ({
-      namespaceKey: namespace,
-      flagKey: flag.key,
-      entityId,
-      context,
-    }));
-    allFlags.forEach(({ flag }, i) =>
-      questions.push({
-        path: flag.type === 'VARIANT_FLAG_TYPE' ? '/evaluate/v1/variant' : '/evaluate/v1/boolean',
-        body: requests[i] as EvalRequest,
-      }),
-    );
-    questions.push({
-      path: '/evaluate/v1/batch',
-      body: {
-        requests: [
-          ...requests,
-          { namespaceKey: 'default', flagKey: 'no-such-flag', entityId, context },
-          { namespaceKey: 'no-such-namespace', flagKey: 'checkout-theme', entityId, context },
-        ],
-      },
-    });
-  }
+  const questions = evaluationQuestions(allFlags, pairs, ({ entityId, context }) => [
+    { namespaceKey: 'default', flagKey: 'no-such-flag', entityId, context },
+    { namespaceKey: 'no-such-namespace', flagKey: 'checkout-theme', entityId, context },
+  ]);
   // Error answers too: the other endpoint for each flag, and unknown flags, for a few pairs.
   for (const { entityId, context } of pairs.slice(0, 10)) {
     for (const { namespace, flag } of allFlags) {

@@ -11,7 +11,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parseAllDocuments } from 'yaml';
 import { useMinio } from '../support/minio.ts';
 import { tempDir } from '../support/process.ts';
-import { resultLine, runExporter } from './harness/exporter.ts';
+import { exportTarget, resultLine, runExporter } from './harness/exporter.ts';
 import { ask, compareServers, type Question } from './harness/flipt-compare.ts';
 import {
   boundaryValues,
@@ -126,7 +126,7 @@ const storedValues = stored.segments.flatMap((s) =>
 );
 
 const exported = await runExporter(
-  ['--flipt-url', master.url, '--bucket', BUCKET, '--endpoint', minio.endpoint],
+  exportTarget({ fliptUrl: master.url, bucket: BUCKET, endpoint: minio.endpoint }),
   minio.credentialsEnv(),
 );
 const body = await (async () => {

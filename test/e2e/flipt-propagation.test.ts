@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { useMinio } from '../support/minio.ts';
 import { freePort, waitFor } from '../support/process.ts';
-import { resultLine, runExporter, startExporter } from './harness/exporter.ts';
+import { exportTarget, resultLine, runExporter, startExporter } from './harness/exporter.ts';
 import { ask, normalize, type Answer } from './harness/flipt-compare.ts';
 import { FliptApi, seedMaster, type FlagSpec, type SeedSpec } from './harness/flipt-seed.ts';
 import { startInjectedSidecar, useFliptMaster, useInjectedSidecar } from './harness/flipt.ts';
@@ -63,16 +63,12 @@ const master = await useFliptMaster(t);
 await seedMaster(master.url, spec);
 const api = new FliptApi(master.url);
 const creds = minio.credentialsEnv();
-const exportArgs = [
-  '--flipt-url',
-  master.url,
-  '--bucket',
-  BUCKET,
-  '--endpoint',
-  minio.endpoint,
+const exportArgsFor = (bucket: string) => [
+  ...exportTarget({ fliptUrl: master.url, bucket, endpoint: minio.endpoint }),
   '--timeout',
   '3s',
 ];
+const exportArgs = exportArgsFor(BUCKET);
 
 const first = await runExporter(exportArgs, creds);
 if (first.code !== 0) throw new Error(`the first export failed: ${JSON.stringify(first.logs)}`);
@@ -398,18 +394,17 @@ t.test('a sidecar started on a bucket without an export', async (t) => {
     const { started, healthy } = await watchStartup('late-bucket', 3_000);
     t.teardown(() => started.stop());
     t.notOk(healthy, 'not started on the empty bucket');
-    const run = await runExporter(
-      exportArgs.map((a) => (a === BUCKET ? 'late-bucket' : a)),
-      creds,
-    );
+    const run = await runExporter(exportArgsFor('late-bucket'), creds);
     t.equal(run.code, 0, JSON.stringify(run.logs));
-    let status = 0;
-    for (let i = 0; i < 40 && status !== 200; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      const answer = await fetch(`${started.url}${started.startupPath}`);
-      await answer.body?.cancel();
-      status = answer.status;
-    }
-    t.equal(status, 200, 'the startup probe passes after the first poll that sees the export');
+    await waitFor(
+      'the startup probe to pass',
+      async () => {
+        const answer = await fetch(`${started.url}${started.startupPath}`);
+        await answer.body?.cancel();
+        return answer.status === 200;
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+    t.pass('the startup probe passes after the first poll that sees the export');
   });
 });

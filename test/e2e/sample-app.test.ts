@@ -14,7 +14,7 @@ import { buildSampleApp } from '../../src/sample-app/app.ts';
 import { parseSampleAppConfig } from '../../src/sample-app/config.ts';
 import { serverBinary, waitFor } from '../support/process.ts';
 import { useMinio } from '../support/minio.ts';
-import { runExporter, resultLine } from './harness/exporter.ts';
+import { exportTarget, runExporter, resultLine } from './harness/exporter.ts';
 import { runFliptCli, useFliptMaster, useInjectedSidecar, type FliptMaster } from './harness/flipt.ts';
 
 t.setTimeout(300_000);
@@ -97,7 +97,7 @@ t.test('exported to MinIO, read by a real injected sidecar, compared by sample-a
   await minio.createBucket('flipt');
   const exportOnce = async () => {
     const run = await runExporter(
-      ['--flipt-url', master.url, '--bucket', 'flipt', '--endpoint', minio.endpoint],
+      exportTarget({ fliptUrl: master.url, bucket: 'flipt', endpoint: minio.endpoint }),
       minio.credentialsEnv(),
     );
     if (run.code !== 0) throw new Error(`exporter failed: ${JSON.stringify(run.logs)} ${run.stderr}`);

@@ -100,6 +100,24 @@ export function startExporter(
   };
 }
 
+/** The options every run names: the master it reads and the bucket (and prefix) it writes. */
+export function exportTarget(target: {
+  fliptUrl: string;
+  bucket: string;
+  endpoint: string;
+  prefix?: string | undefined;
+}): string[] {
+  return [
+    '--flipt-url',
+    target.fliptUrl,
+    '--bucket',
+    target.bucket,
+    ...(target.prefix ? ['--prefix', target.prefix] : []),
+    '--endpoint',
+    target.endpoint,
+  ];
+}
+
 /** Runs the exporter to completion, killing it after `timeoutMs` (a bounded wait). */
 export async function runExporter(
   args: string[],

@@ -26,6 +26,35 @@ export interface Question {
   body: EvalRequest | { requests: EvalRequest[] };
 }
 
+/**
+ * For each (entity, context) pair: every flag on the endpoint of its type, then one batch of all of
+ * them, with `extraBatch(pair)` appended to the batch.
+ */
+export function evaluationQuestions(
+  flags: readonly { namespace: string; flag: { key: string; type: string } }[],
+  pairs: readonly { entityId: string; context: Record<string, string> }[],
+  extraBatch: (pair: { entityId: string; context: Record<string, string> }) => EvalRequest[] = () => [],
+): Question[] {
+  const questions: Question[] = [];
+  for (const pair of pairs) {
+    const { entityId, context } = pair;
+    const requests: EvalRequest[] = flags.map(({ namespace, flag }) => ({
+      namespaceKey: namespace,
+      flagKey: flag.key,
+      entityId,
+      context,
+    }));
+    flags.forEach(({ flag }, i) =>
+      questions.push({
+        path: flag.type === 'VARIANT_FLAG_TYPE' ? '/evaluate/v1/variant' : '/evaluate/v1/boolean',
+        body: requests[i] as EvalRequest,
+      }),
+    );
+    questions.push({ path: '/evaluate/v1/batch', body: { requests: [...requests, ...extraBatch(pair)] } });
+  }
+  return questions;
+}
+
 export interface Answer {
   status: number;
   body: unknown;
