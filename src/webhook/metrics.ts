@@ -5,6 +5,8 @@ import type { InjectionResult } from '../core/inject.ts';
 
 export interface WebhookMetrics {
   registry: Registry;
+  /** Admission counts not yet handed to the metrics below (see PendingCounts). */
+  tally: AdmissionTally;
   requests: Counter<'path'>;
   injected: Counter<'reason' | 'changed'>;
   skipped: Counter<'reason'>;
@@ -16,31 +18,53 @@ export interface WebhookMetrics {
 export function createMetrics(registry = new Registry()): WebhookMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'flipt_injector_' });
   const registers = [registry];
+  const tally: AdmissionTally = {
+    requests: new PendingCounts(),
+    injected: new PendingCounts(),
+    injectedUnchanged: new PendingCounts(),
+    skipped: new PendingCounts(),
+    rejected: new PendingCounts(),
+    duration: new PendingObservations(),
+  };
   return {
     registry,
+    tally,
     requests: new Counter({
       name: 'flipt_injector_admission_requests_total',
       help: 'AdmissionReview requests received, by webhook path',
       labelNames: ['path'],
       registers,
+      collect() {
+        tally.requests.flushInto(this);
+      },
     }),
     injected: new Counter({
       name: 'flipt_injector_injections_total',
       help: 'Pods injected, by trigger; changed="false" when the pod already had the sidecar',
       labelNames: ['reason', 'changed'],
       registers,
+      collect() {
+        tally.injected.flushInto(this);
+        tally.injectedUnchanged.flushInto(this);
+      },
     }),
     skipped: new Counter({
       name: 'flipt_injector_skips_total',
       help: 'Pods not injected, by reason',
       labelNames: ['reason'],
       registers,
+      collect() {
+        tally.skipped.flushInto(this);
+      },
     }),
     rejected: new Counter({
       name: 'flipt_injector_rejections_total',
       help: 'Pods refused (invalid annotation, conflict, ...), by reason',
       labelNames: ['reason'],
       registers,
+      collect() {
+        tally.rejected.flushInto(this);
+      },
     }),
     errors: new Counter({
       name: 'flipt_injector_errors_total',
@@ -54,78 +78,103 @@ export function createMetrics(registry = new Registry()): WebhookMetrics {
       labelNames: ['outcome'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
+      collect() {
+        tally.duration.flushInto(this);
+      },
     }),
   };
 }
 
-// The labelled series each admission touches, looked up once per label set: prom-client otherwise
-// hashes the label object on every inc() and observe() (issue 11's profile). Created on first use,
-// so /metrics lists the same series as before; label values are reason codes, paths and outcomes,
-// a fixed handful, so these maps stay small.
-interface Series {
-  requests: Map<string, { inc(): void }>;
-  injected: Map<string, { inc(): void }>;
-  injectedUnchanged: Map<string, { inc(): void }>;
-  skipped: Map<string, { inc(): void }>;
-  rejected: Map<string, { inc(): void }>;
-  duration: Map<string, { observe(seconds: number): void }>;
-}
-const seriesOf = new WeakMap<WebhookMetrics, Series>();
+// Admissions are counted in plain numbers per series and handed to prom-client in each metric's
+// collect() hook, which prom-client runs on every read (a scrape, registry.metrics(), get()): what
+// /metrics shows is unchanged, to the last admission. Why: prom-client's inc() and observe() build
+// a label hash and validate the labels on every call (a `.labels()` child does too), which in the
+// running server measured 5-10 µs per admission (issue 11). Label values are paths, reason codes
+// and outcomes, a fixed handful, so the series maps stay small.
 
-function series(metrics: WebhookMetrics): Series {
-  let s = seriesOf.get(metrics);
-  if (!s) {
-    s = {
-      requests: new Map(),
-      injected: new Map(),
-      injectedUnchanged: new Map(),
-      skipped: new Map(),
-      rejected: new Map(),
-      duration: new Map(),
-    };
-    seriesOf.set(metrics, s);
+type Labels = Record<string, string>;
+
+class PendingCounts {
+  readonly #series = new Map<string, { labels: Labels; count: number }>();
+
+  add(key: string, labels: () => Labels): void {
+    const series = this.#series.get(key);
+    if (series) series.count += 1;
+    else this.#series.set(key, { labels: labels(), count: 1 });
   }
-  return s;
+
+  flushInto(counter: Counter<string>): void {
+    for (const series of this.#series.values()) {
+      if (series.count === 0) continue;
+      counter.inc(series.labels, series.count);
+      series.count = 0;
+    }
+  }
 }
 
-function child<T>(map: Map<string, T>, key: string, make: () => T): T {
-  let found = map.get(key);
-  if (found === undefined) {
-    found = make();
-    map.set(key, found);
+/** Durations waiting for the histogram; at most this many per series, then handed over at once. */
+export const PENDING_OBSERVATIONS = 1024;
+
+class PendingObservations {
+  readonly #series = new Map<string, { labels: Labels; values: Float64Array; length: number }>();
+  add(key: string, labels: () => Labels, value: number, histogram: Histogram<string>): void {
+    let series = this.#series.get(key);
+    if (!series) {
+      series = { labels: labels(), values: new Float64Array(PENDING_OBSERVATIONS), length: 0 };
+      this.#series.set(key, series);
+    }
+    series.values[series.length++] = value;
+    // Bounded whether or not anything scrapes: a full buffer goes to the histogram now.
+    if (series.length === PENDING_OBSERVATIONS) this.#flush(series, histogram);
   }
-  return found;
+
+  flushInto(histogram: Histogram<string>): void {
+    for (const series of this.#series.values()) this.#flush(series, histogram);
+  }
+
+  #flush(series: { labels: Labels; values: Float64Array; length: number }, histogram: Histogram<string>) {
+    for (let i = 0; i < series.length; i++) histogram.observe(series.labels, series.values[i] as number);
+    series.length = 0;
+  }
+}
+
+interface AdmissionTally {
+  requests: PendingCounts;
+  injected: PendingCounts;
+  injectedUnchanged: PendingCounts;
+  skipped: PendingCounts;
+  rejected: PendingCounts;
+  duration: PendingObservations;
 }
 
 export function recordRequest(metrics: WebhookMetrics, path: string): void {
-  child(series(metrics).requests, path, () => metrics.requests.labels({ path })).inc();
+  metrics.tally.requests.add(path, () => ({ path }));
 }
 
 /** Observes the time since `startNs` (process.hrtime.bigint()) under `outcome`. */
 export function recordDuration(metrics: WebhookMetrics, outcome: string, startNs: bigint): void {
   const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
-  child(series(metrics).duration, outcome, () => metrics.duration.labels({ outcome })).observe(seconds);
+  metrics.tally.duration.add(outcome, () => ({ outcome }), seconds, metrics.duration);
 }
 
 export function recordResult(metrics: WebhookMetrics, result: InjectionResult): void {
-  const s = series(metrics);
+  const { tally } = metrics;
   switch (result.outcome) {
     case 'injected': {
       const { reason } = result.decision;
       // Two maps rather than a "reason changed" key: no string is built per request.
-      const changed = result.changed ? 'true' : 'false';
-      const byReason = result.changed ? s.injected : s.injectedUnchanged;
-      child(byReason, reason, () => metrics.injected.labels({ reason, changed })).inc();
+      if (result.changed) tally.injected.add(reason, () => ({ reason, changed: 'true' }));
+      else tally.injectedUnchanged.add(reason, () => ({ reason, changed: 'false' }));
       break;
     }
     case 'skipped': {
       const { reason } = result.decision;
-      child(s.skipped, reason, () => metrics.skipped.labels({ reason })).inc();
+      tally.skipped.add(reason, () => ({ reason }));
       break;
     }
     case 'rejected': {
       const { reason } = result;
-      child(s.rejected, reason, () => metrics.rejected.labels({ reason })).inc();
+      tally.rejected.add(reason, () => ({ reason }));
       break;
     }
   }
