@@ -1,9 +1,14 @@
-// The Flipt v1 REST API shapes the exporter reads, and decoders that turn untrusted JSON into them.
+// The Flipt v1 REST API shapes the exporter reads, and decoders that turn untrusted JSON into them:
+// each answer is checked against a TypeBox schema of the wire format (compiled once, the package's
+// one way to check untrusted JSON), then mapped to these types with the defaults filled in.
 //
 // The master's gateway (grpc-gateway with jsonpb, EmitDefaults) writes lowerCamelCase names, enums
 // by name and default values, and unset message fields as null. So absent and null both mean "the
 // default" here, while a value of the wrong type is an error: an answer that does not look like
 // Flipt's is not something to copy into every sidecar.
+import { Kind, Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 
 export interface ApiNamespace {
   key: string;
@@ -113,13 +118,79 @@ export class DecodeError extends Error {
   override name = 'DecodeError';
 }
 
-type Fields = Record<string, unknown>;
+// The wire format. jsonpb writes an unset field as null, so every field but the keys may be absent
+// or null; extra fields (a newer master) are allowed and ignored.
+const orNull = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+const Key = Type.String({ minLength: 1 });
+const Text = orNull(Type.String());
+const Flag = orNull(Type.Boolean());
+// JSON has no NaN or infinities (jsonpb writes them as strings); no valid rollout or rank is one.
+const Num = orNull(Type.Number());
+const Keys = orNull(Type.Array(Type.String()));
 
-function record(value: unknown, path: string): Fields {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new DecodeError(`${path}: expected an object, got ${describe(value)}`);
-  }
-  return value as Fields;
+const NamespaceWire = Type.Object({ key: Key, name: Text, description: Text });
+
+const VariantWire = Type.Object({ id: Key, key: Key, name: Text, description: Text, attachment: Text });
+
+const FlagWire = Type.Object({
+  key: Key,
+  name: Text,
+  description: Text,
+  enabled: Flag,
+  type: Text,
+  variants: orNull(Type.Array(VariantWire)),
+  defaultVariant: orNull(Type.Object({ id: Key })),
+  metadata: orNull(Type.Object({})),
+});
+
+const ConstraintWire = Type.Object({
+  type: Text,
+  property: Text,
+  operator: Text,
+  value: Text,
+  description: Text,
+});
+
+const SegmentWire = Type.Object({
+  key: Key,
+  name: Text,
+  description: Text,
+  matchType: Text,
+  constraints: orNull(Type.Array(ConstraintWire)),
+});
+
+const RuleWire = Type.Object({
+  id: Key,
+  rank: Num,
+  segmentKey: Text,
+  segmentKeys: Keys,
+  segmentOperator: Text,
+  distributions: orNull(Type.Array(Type.Object({ variantId: Key, rollout: Num }))),
+});
+
+const RolloutWire = Type.Object({
+  id: Text,
+  rank: Num,
+  type: Text,
+  description: Text,
+  segment: orNull(Type.Object({ segmentKey: Text, segmentKeys: Keys, segmentOperator: Text, value: Flag })),
+  threshold: orNull(Type.Object({ percentage: Num, value: Flag })),
+});
+
+const PageWire = Type.Object({
+  nextPageToken: Text,
+  totalCount: orNull(Type.Integer()),
+});
+
+/** `.flags[0].key` from TypeBox's `/flags/0/key`. */
+function dotted(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((token) =>
+      /^\d+$/.test(token) ? `[${token}]` : `.${token.replaceAll('~1', '/').replaceAll('~0', '~')}`,
+    )
+    .join('');
 }
 
 function describe(value: unknown): string {
@@ -128,159 +199,111 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? `the string ${JSON.stringify(value.slice(0, 40))}` : typeof value;
 }
 
-function str(o: Fields, field: string, path: string, fallback = ''): string {
-  const v = o[field];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'string') throw new DecodeError(`${path}.${field}: expected a string, got ${describe(v)}`);
-  return v;
+const EXPECTED: Record<string, string> = {
+  String: 'a string',
+  Boolean: 'a boolean',
+  Number: 'a finite number',
+  Integer: 'an integer',
+  Array: 'an array',
+  Object: 'an object',
+};
+
+/**
+ * The innermost reason: a value that is neither null nor of the field's type fails the union
+ * `T | null` as a whole, so the error of `T` (the first member) is followed down to the field.
+ */
+function innermost(error: ValueError): ValueError {
+  if (error.type !== ValueErrorType.Union || error.value === null) return error;
+  const inner = error.errors[0]?.First();
+  return inner ? innermost(inner) : error;
 }
 
-function requiredStr(o: Fields, field: string, path: string): string {
-  const v = str(o, field, path);
-  if (v === '') throw new DecodeError(`${path}.${field}: missing`);
-  return v;
+function explain(check: TypeCheck<TSchema>, value: unknown, path: string): string {
+  const first = check.Errors(value).First();
+  if (!first) return `${path}: not a valid answer`;
+  const error = innermost(first);
+  const where = `${path}${dotted(error.path)}`;
+  if (error.type === ValueErrorType.ObjectRequiredProperty || error.type === ValueErrorType.StringMinLength)
+    return `${where}: missing`;
+  const schema = error.schema as TSchema & { anyOf?: TSchema[] };
+  const kind = schema[Kind] === 'Union' ? schema.anyOf?.[0]?.[Kind] : schema[Kind];
+  return `${where}: expected ${EXPECTED[kind as string] ?? kind}, got ${describe(error.value)}`;
 }
 
-function bool(o: Fields, field: string, path: string): boolean {
-  const v = o[field];
-  if (v === undefined || v === null) return false;
-  if (typeof v !== 'boolean')
-    throw new DecodeError(`${path}.${field}: expected a boolean, got ${describe(v)}`);
-  return v;
-}
-
-function num(o: Fields, field: string, path: string): number {
-  const v = o[field];
-  if (v === undefined || v === null) return 0;
-  // jsonpb writes NaN and infinities as strings; no valid rollout or rank is one.
-  if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new DecodeError(`${path}.${field}: expected a finite number, got ${describe(v)}`);
-  }
-  return v;
-}
-
-function list(o: Fields, field: string, path: string): unknown[] {
-  const v = o[field];
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new DecodeError(`${path}.${field}: expected an array, got ${describe(v)}`);
-  return v;
-}
-
-function strings(o: Fields, field: string, path: string): string[] {
-  return list(o, field, path).map((v, i) => {
-    if (typeof v !== 'string')
-      throw new DecodeError(`${path}.${field}[${i}]: expected a string, got ${describe(v)}`);
-    return v;
-  });
-}
-
-export function decodeNamespace(value: unknown, path: string): ApiNamespace {
-  const o = record(value, path);
-  return {
-    key: requiredStr(o, 'key', path),
-    name: str(o, 'name', path),
-    description: str(o, 'description', path),
+/** A decoder: the compiled check of a wire schema, then the mapping that fills in the defaults. */
+function decoder<S extends TSchema, T>(wire: S, build: (checked: Static<S>) => T) {
+  const check = TypeCompiler.Compile(wire);
+  return (value: unknown, path: string): T => {
+    if (!check.Check(value)) throw new DecodeError(explain(check, value, path));
+    return build(value);
   };
 }
 
-function decodeVariant(value: unknown, path: string): ApiVariant {
-  const o = record(value, path);
-  return {
-    id: requiredStr(o, 'id', path),
-    key: requiredStr(o, 'key', path),
-    name: str(o, 'name', path),
-    description: str(o, 'description', path),
-    attachment: str(o, 'attachment', path),
-  };
-}
+export const decodeNamespace = decoder(NamespaceWire, (n): ApiNamespace => ({
+  key: n.key,
+  name: n.name ?? '',
+  description: n.description ?? '',
+}));
 
-export function decodeFlag(value: unknown, path: string): ApiFlag {
-  const o = record(value, path);
-  const defaultVariant = o['defaultVariant'];
-  const metadata = o['metadata'];
-  return {
-    key: requiredStr(o, 'key', path),
-    name: str(o, 'name', path),
-    description: str(o, 'description', path),
-    enabled: bool(o, 'enabled', path),
-    type: str(o, 'type', path, 'VARIANT_FLAG_TYPE'),
-    variants: list(o, 'variants', path).map((v, i) => decodeVariant(v, `${path}.variants[${i}]`)),
-    defaultVariantId:
-      defaultVariant === undefined || defaultVariant === null
-        ? ''
-        : requiredStr(record(defaultVariant, `${path}.defaultVariant`), 'id', `${path}.defaultVariant`),
-    metadata: metadata === undefined || metadata === null ? {} : record(metadata, `${path}.metadata`),
-  };
-}
+export const decodeFlag = decoder(FlagWire, (f): ApiFlag => ({
+  key: f.key,
+  name: f.name ?? '',
+  description: f.description ?? '',
+  enabled: f.enabled ?? false,
+  type: f.type ?? 'VARIANT_FLAG_TYPE',
+  variants: (f.variants ?? []).map((v) => ({
+    id: v.id,
+    key: v.key,
+    name: v.name ?? '',
+    description: v.description ?? '',
+    attachment: v.attachment ?? '',
+  })),
+  defaultVariantId: f.defaultVariant?.id ?? '',
+  metadata: f.metadata ?? {},
+}));
 
-function decodeConstraint(value: unknown, path: string): ApiConstraint {
-  const o = record(value, path);
-  return {
-    type: str(o, 'type', path, 'UNKNOWN_COMPARISON_TYPE'),
-    property: str(o, 'property', path),
-    operator: str(o, 'operator', path),
-    value: str(o, 'value', path),
-    description: str(o, 'description', path),
-  };
-}
+export const decodeSegment = decoder(SegmentWire, (s): ApiSegment => ({
+  key: s.key,
+  name: s.name ?? '',
+  description: s.description ?? '',
+  matchType: s.matchType ?? 'ALL_MATCH_TYPE',
+  constraints: (s.constraints ?? []).map((c) => ({
+    type: c.type ?? 'UNKNOWN_COMPARISON_TYPE',
+    property: c.property ?? '',
+    operator: c.operator ?? '',
+    value: c.value ?? '',
+    description: c.description ?? '',
+  })),
+}));
 
-export function decodeSegment(value: unknown, path: string): ApiSegment {
-  const o = record(value, path);
-  return {
-    key: requiredStr(o, 'key', path),
-    name: str(o, 'name', path),
-    description: str(o, 'description', path),
-    matchType: str(o, 'matchType', path, 'ALL_MATCH_TYPE'),
-    constraints: list(o, 'constraints', path).map((c, i) => decodeConstraint(c, `${path}.constraints[${i}]`)),
-  };
-}
+export const decodeRule = decoder(RuleWire, (r): ApiRule => ({
+  id: r.id,
+  rank: r.rank ?? 0,
+  segmentKey: r.segmentKey ?? '',
+  segmentKeys: r.segmentKeys ?? [],
+  segmentOperator: r.segmentOperator ?? 'OR_SEGMENT_OPERATOR',
+  distributions: (r.distributions ?? []).map((d) => ({ variantId: d.variantId, rollout: d.rollout ?? 0 })),
+}));
 
-export function decodeRule(value: unknown, path: string): ApiRule {
-  const o = record(value, path);
-  return {
-    id: requiredStr(o, 'id', path),
-    rank: num(o, 'rank', path),
-    segmentKey: str(o, 'segmentKey', path),
-    segmentKeys: strings(o, 'segmentKeys', path),
-    segmentOperator: str(o, 'segmentOperator', path, 'OR_SEGMENT_OPERATOR'),
-    distributions: list(o, 'distributions', path).map((d, i) => {
-      const dp = `${path}.distributions[${i}]`;
-      const od = record(d, dp);
-      return { variantId: requiredStr(od, 'variantId', dp), rollout: num(od, 'rollout', dp) };
-    }),
-  };
-}
+export const decodeRollout = decoder(RolloutWire, (r): ApiRollout => ({
+  id: r.id ?? '',
+  rank: r.rank ?? 0,
+  type: r.type ?? 'UNKNOWN_ROLLOUT_TYPE',
+  description: r.description ?? '',
+  segment: r.segment
+    ? {
+        segmentKey: r.segment.segmentKey ?? '',
+        segmentKeys: r.segment.segmentKeys ?? [],
+        segmentOperator: r.segment.segmentOperator ?? 'OR_SEGMENT_OPERATOR',
+        value: r.segment.value ?? false,
+      }
+    : undefined,
+  threshold: r.threshold
+    ? { percentage: r.threshold.percentage ?? 0, value: r.threshold.value ?? false }
+    : undefined,
+}));
 
-export function decodeRollout(value: unknown, path: string): ApiRollout {
-  const o = record(value, path);
-  const segment = o['segment'];
-  const threshold = o['threshold'];
-  let decodedSegment: ApiRolloutSegment | undefined;
-  if (segment !== undefined && segment !== null) {
-    const sp = `${path}.segment`;
-    const s = record(segment, sp);
-    decodedSegment = {
-      segmentKey: str(s, 'segmentKey', sp),
-      segmentKeys: strings(s, 'segmentKeys', sp),
-      segmentOperator: str(s, 'segmentOperator', sp, 'OR_SEGMENT_OPERATOR'),
-      value: bool(s, 'value', sp),
-    };
-  }
-  let decodedThreshold: ApiRolloutThreshold | undefined;
-  if (threshold !== undefined && threshold !== null) {
-    const tp = `${path}.threshold`;
-    const t = record(threshold, tp);
-    decodedThreshold = { percentage: num(t, 'percentage', tp), value: bool(t, 'value', tp) };
-  }
-  return {
-    id: str(o, 'id', path),
-    rank: num(o, 'rank', path),
-    type: str(o, 'type', path, 'UNKNOWN_ROLLOUT_TYPE'),
-    description: str(o, 'description', path),
-    segment: decodedSegment,
-    threshold: decodedThreshold,
-  };
-}
+const pageCheck = TypeCompiler.Compile(PageWire);
 
 /** Decodes one page of a list answer: `{<listField>: [...], nextPageToken, totalCount}`. */
 export function decodePage<T>(
@@ -289,16 +312,16 @@ export function decodePage<T>(
   decodeItem: (item: unknown, path: string) => T,
   path: string,
 ): Page<T> {
-  const o = record(value, path);
-  if (!(listField in o)) throw new DecodeError(`${path}: the answer has no "${listField}" list`);
-  const items = list(o, listField, path).map((item, i) => decodeItem(item, `${path}.${listField}[${i}]`));
-  const total = o['totalCount'];
-  if (total !== undefined && total !== null && (typeof total !== 'number' || !Number.isInteger(total))) {
-    throw new DecodeError(`${path}.totalCount: expected an integer, got ${describe(total)}`);
-  }
+  // The envelope first (its list field's name is the caller's), then each item on its own path.
+  if (!pageCheck.Check(value)) throw new DecodeError(explain(pageCheck, value, path));
+  const page = value as Static<typeof PageWire> & Record<string, unknown>;
+  if (!(listField in page)) throw new DecodeError(`${path}: the answer has no "${listField}" list`);
+  const list = page[listField] ?? [];
+  if (!Array.isArray(list))
+    throw new DecodeError(`${path}.${listField}: expected an array, got ${describe(list)}`);
   return {
-    items,
-    nextPageToken: str(o, 'nextPageToken', path),
-    totalCount: typeof total === 'number' ? total : undefined,
+    items: list.map((item, i) => decodeItem(item, `${path}.${listField}[${i}]`)),
+    nextPageToken: page.nextPageToken ?? '',
+    totalCount: page.totalCount ?? undefined,
   };
 }
