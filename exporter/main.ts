@@ -3,6 +3,7 @@
 // S3 store, the schema check and the logger, then runs one export (a CronJob tick) or the watch
 // loop. Exit codes: 0 uploaded or unchanged, 1 export failed or refused, 2 invalid usage.
 import { wait } from '../common/wait.ts';
+import { LOG_FORMAT } from '../common/log-format.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -164,9 +165,7 @@ export async function main(
     {
       name: 'flipt-exporter',
       level: parsed.kind === 'run' ? parsed.config.logLevel : 'info',
-      timestamp: pino.stdTimeFunctions.isoTime,
-      // Level names rather than numbers: log pipelines and people read "error", not 50.
-      formatters: { level: (label) => ({ level: label }) },
+      ...LOG_FORMAT,
     },
     // Synchronous: a CronJob pod exits right after the last line and must not lose it.
     pino.destination({ dest: 1, sync: true }),
