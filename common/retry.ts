@@ -1,8 +1,9 @@
 // One retry policy for every remote call (the Flipt master, S3): capped exponential backoff with
 // jitter, a bounded number of attempts, and a stop signal that ends the wait at once. Jitter keeps
 // a fleet of exporters or caches that failed together from retrying together. Hand-written rather
-// than p-retry: callers count and log each retry with their own error type, and tests replace the
-// clock and the randomness to check the exact delays.
+// than p-retry (the loop below is the whole of it): p-retry's `randomize` multiplies the delay by
+// 1-2 and then caps it, so once the cap is reached every client waits exactly `maxTimeout` and the
+// fleet retries in step again; here the jitter is taken off after the cap, so it survives there.
 import { wait } from './wait.ts';
 
 export interface RetryPolicy {
