@@ -18,13 +18,22 @@ export interface WebhookMetrics {
 export function createMetrics(registry = new Registry()): WebhookMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'flipt_injector_' });
   const registers = [registry];
+  const duration = new Histogram({
+    name: 'flipt_injector_admission_duration_seconds',
+    help: 'Time to answer an AdmissionReview, by outcome',
+    labelNames: ['outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+    // Runs only on a read, after createMetrics has returned and `tally` exists.
+    collect: () => tally.duration.flush(),
+  });
   const tally: AdmissionTally = {
     requests: new PendingCounts(),
     injected: new PendingCounts(),
     injectedUnchanged: new PendingCounts(),
     skipped: new PendingCounts(),
     rejected: new PendingCounts(),
-    duration: new PendingObservations(),
+    duration: new PendingObservations(duration),
   };
   return {
     registry,
@@ -72,16 +81,7 @@ export function createMetrics(registry = new Registry()): WebhookMetrics {
       labelNames: ['kind'],
       registers,
     }),
-    duration: new Histogram({
-      name: 'flipt_injector_admission_duration_seconds',
-      help: 'Time to answer an AdmissionReview, by outcome',
-      labelNames: ['outcome'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers,
-      collect() {
-        tally.duration.flushInto(this);
-      },
-    }),
+    duration,
   };
 }
 
@@ -117,7 +117,13 @@ export const PENDING_OBSERVATIONS = 1024;
 
 class PendingObservations {
   readonly #series = new Map<string, { labels: Labels; values: Float64Array; length: number }>();
-  add(key: string, labels: () => Labels, value: number, histogram: Histogram<string>): void {
+  readonly #histogram: Histogram<string>;
+
+  constructor(histogram: Histogram<string>) {
+    this.#histogram = histogram;
+  }
+
+  add(key: string, labels: () => Labels, value: number): void {
     let series = this.#series.get(key);
     if (!series) {
       series = { labels: labels(), values: new Float64Array(PENDING_OBSERVATIONS), length: 0 };
@@ -125,15 +131,16 @@ class PendingObservations {
     }
     series.values[series.length++] = value;
     // Bounded whether or not anything scrapes: a full buffer goes to the histogram now.
-    if (series.length === PENDING_OBSERVATIONS) this.#flush(series, histogram);
+    if (series.length === PENDING_OBSERVATIONS) this.#flush(series);
   }
 
-  flushInto(histogram: Histogram<string>): void {
-    for (const series of this.#series.values()) this.#flush(series, histogram);
+  flush(): void {
+    for (const series of this.#series.values()) this.#flush(series);
   }
 
-  #flush(series: { labels: Labels; values: Float64Array; length: number }, histogram: Histogram<string>) {
-    for (let i = 0; i < series.length; i++) histogram.observe(series.labels, series.values[i] as number);
+  #flush(series: { labels: Labels; values: Float64Array; length: number }) {
+    for (let i = 0; i < series.length; i++)
+      this.#histogram.observe(series.labels, series.values[i] as number);
     series.length = 0;
   }
 }
@@ -154,7 +161,7 @@ export function recordRequest(metrics: WebhookMetrics, path: string): void {
 /** Observes the time since `startNs` (process.hrtime.bigint()) under `outcome`. */
 export function recordDuration(metrics: WebhookMetrics, outcome: string, startNs: bigint): void {
   const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
-  metrics.tally.duration.add(outcome, () => ({ outcome }), seconds, metrics.duration);
+  metrics.tally.duration.add(outcome, () => ({ outcome }), seconds);
 }
 
 export function recordResult(metrics: WebhookMetrics, result: InjectionResult): void {
