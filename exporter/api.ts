@@ -123,7 +123,7 @@ export class DecodeError extends Error {
 const orNull = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
 const Key = Type.String({ minLength: 1 });
 const Text = orNull(Type.String());
-const Flag = orNull(Type.Boolean());
+const Bool = orNull(Type.Boolean());
 // JSON has no NaN or infinities (jsonpb writes them as strings); no valid rollout or rank is one.
 const Num = orNull(Type.Number());
 const Keys = orNull(Type.Array(Type.String()));
@@ -136,7 +136,7 @@ const FlagWire = Type.Object({
   key: Key,
   name: Text,
   description: Text,
-  enabled: Flag,
+  enabled: Bool,
   type: Text,
   variants: orNull(Type.Array(VariantWire)),
   defaultVariant: orNull(Type.Object({ id: Key })),
@@ -173,8 +173,8 @@ const RolloutWire = Type.Object({
   rank: Num,
   type: Text,
   description: Text,
-  segment: orNull(Type.Object({ segmentKey: Text, segmentKeys: Keys, segmentOperator: Text, value: Flag })),
-  threshold: orNull(Type.Object({ percentage: Num, value: Flag })),
+  segment: orNull(Type.Object({ segmentKey: Text, segmentKeys: Keys, segmentOperator: Text, value: Bool })),
+  threshold: orNull(Type.Object({ percentage: Num, value: Bool })),
 });
 
 const PageWire = Type.Object({
