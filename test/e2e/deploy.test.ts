@@ -231,6 +231,15 @@ t.test('deploy.sh against a real control plane', async (t) => {
   const certsDir = join(plane.dir, 'certs');
   const injectorPort = await freePort();
   const injectorUrl = `https://127.0.0.1:${injectorPort}`;
+  // deploy.sh against this control plane, with the certificates --certs-only writes below.
+  const deployArgs = [
+    '--no-minikube',
+    '--no-image-build',
+    '--certs-dir',
+    certsDir,
+    '--injector-url',
+    injectorUrl,
+  ];
 
   const certsRun = await deploySh(['--certs-only', '--certs-dir', certsDir, '--injector-url', injectorUrl]);
   t.equal(certsRun.code, 0, `deploy.sh --certs-only:\n${certsRun.output}`);
@@ -283,14 +292,7 @@ t.test('deploy.sh against a real control plane', async (t) => {
   });
   t.teardown(() => injector.stop());
 
-  const firstRun = await deploySh([
-    '--no-minikube',
-    '--no-image-build',
-    '--certs-dir',
-    certsDir,
-    '--injector-url',
-    injectorUrl,
-  ]);
+  const firstRun = await deploySh(deployArgs);
   t.comment(`first deploy.sh run: exit ${firstRun.code} in ${firstRun.ms} ms`);
   if (firstRun.code !== 0) {
     t.fail(`deploy.sh failed (exit ${firstRun.code}):\n${firstRun.output}`);
@@ -650,14 +652,7 @@ t.test('deploy.sh against a real control plane', async (t) => {
 
     t.test('a second deploy.sh run changes nothing', async (t) => {
       const before = await inventory();
-      const second = await deploySh([
-        '--no-minikube',
-        '--no-image-build',
-        '--certs-dir',
-        certsDir,
-        '--injector-url',
-        injectorUrl,
-      ]);
+      const second = await deploySh(deployArgs);
       t.equal(second.code, 0, `second run:\n${second.output}`);
       t.comment(`second deploy.sh run: ${second.ms} ms`);
       const after = await inventory();
@@ -706,16 +701,7 @@ t.test('deploy.sh against a real control plane', async (t) => {
     });
 
     t.test('deploy.sh --storage direct: the injector on MinIO, no bucket cache, no push', async (t) => {
-      const direct = await deploySh([
-        '--no-minikube',
-        '--no-image-build',
-        '--certs-dir',
-        certsDir,
-        '--injector-url',
-        injectorUrl,
-        '--storage',
-        'direct',
-      ]);
+      const direct = await deploySh([...deployArgs, '--storage', 'direct']);
       t.equal(direct.code, 0, `--storage direct:\n${direct.output}`);
       t.comment(`deploy.sh --storage direct: ${direct.ms} ms`);
       t.equal(
