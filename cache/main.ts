@@ -4,7 +4,7 @@
 // then refreshes on an interval until SIGTERM. Exit codes: 0 stopped, 1 cannot listen, 2 invalid
 // configuration. Not ready (/readyz 503) until a first valid snapshot; never exits for a bad bucket.
 import { pino } from 'pino';
-import { LOG_FORMAT } from '../common/log-format.ts';
+import { logFormat } from '../common/log-format.ts';
 import { buildS3Client } from '../exporter/s3.ts';
 import { createDocumentValidator } from '../exporter/schema.ts';
 import { parseCacheConfig, usage } from './config.ts';
@@ -29,7 +29,7 @@ export async function main(
   const logger = pino({
     name: 'flipt-bucket-cache',
     level: parsed.kind === 'run' ? parsed.config.logLevel : 'info',
-    ...LOG_FORMAT,
+    ...logFormat(),
   });
   if (parsed.kind === 'invalid') {
     logger.error(

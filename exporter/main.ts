@@ -3,7 +3,7 @@
 // S3 store, the schema check and the logger, then runs one export (a CronJob tick) or the watch
 // loop. Exit codes: 0 uploaded or unchanged, 1 export failed or refused, 2 invalid usage.
 import { wait } from '../common/wait.ts';
-import { LOG_FORMAT } from '../common/log-format.ts';
+import { logFormat } from '../common/log-format.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -165,7 +165,7 @@ export async function main(
     {
       name: 'flipt-exporter',
       level: parsed.kind === 'run' ? parsed.config.logLevel : 'info',
-      ...LOG_FORMAT,
+      ...logFormat(),
     },
     // Synchronous: a CronJob pod exits right after the last line and must not lose it.
     pino.destination({ dest: 1, sync: true }),

@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from './config-file.ts';
 import type { InjectorConfig } from './core/config.ts';
 import { parseGoDuration } from '../common/go-duration.ts';
-import { LOG_FORMAT } from '../common/log-format.ts';
+import { logFormat } from '../common/log-format.ts';
 import { checkAutoTiming, DEFAULT_RENEW_FRACTION } from './core/tls-rotation.ts';
 import { loadKeyPair } from './tls.ts';
 import type { TlsSource } from './tls/serving.ts';
@@ -197,7 +197,7 @@ async function serve(flags: Flags, io: Io): Promise<number> {
   ]);
   // The certificate is loaded before the server exists, so it has a logger of its own (same stream).
   const log = pino(
-    { level: config.injector.logLevel, ...LOG_FORMAT },
+    { level: config.injector.logLevel, ...logFormat() },
     pino.destination({ dest: 1, sync: false }),
   );
   const serving = await startServingCertificate({ source, checkIntervalMs, log });

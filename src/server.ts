@@ -9,7 +9,7 @@ import type { InjectorConfig } from './core/config.ts';
 import { buildApp, tlsOptions } from './webhook/app.ts';
 import { gracefulClose } from './webhook/drain.ts';
 import { createMetrics } from './webhook/metrics.ts';
-import { LOG_FORMAT } from '../common/log-format.ts';
+import { logFormat } from '../common/log-format.ts';
 
 export interface InjectorServerOptions {
   host?: string;
@@ -49,7 +49,7 @@ export async function startInjectorServer(options: InjectorServerOptions): Promi
     config: options.config,
     tls: options.tls,
     metrics,
-    logger: level === false ? false : { level, stream: stdout, ...LOG_FORMAT },
+    logger: level === false ? false : { level, stream: stdout, ...logFormat() },
     ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
   });
   const ready = options.ready;

@@ -7,6 +7,7 @@ import {
   markerProbePath,
 } from '../../common/export-marker.ts';
 import { parseGoDuration } from '../../common/go-duration.ts';
+import { isoTimestamp } from '../../common/log-format.ts';
 import { backoffDelay, retry } from '../../common/retry.ts';
 import { isS3BucketName } from '../../common/s3-bucket.ts';
 import { wait } from '../../common/wait.ts';
@@ -17,6 +18,23 @@ t.test('Go durations: the grammar Flipt reads, in milliseconds', async (t) => {
   t.equal(parseGoDuration('250ms'), 250);
   t.equal(parseGoDuration('10us'), 0.01);
   for (const bad of ['5', '5 s', '-1s', '', 's', '1d']) t.equal(parseGoDuration(bad), undefined, bad);
+});
+
+t.test('log times: the text of toISOString, across seconds and with the clock set back', async (t) => {
+  let now = Date.UTC(2026, 10, 30, 23, 59, 59, 998);
+  const timestamp = isoTimestamp(() => now);
+  const expect = (ms: number) => `,"time":"${new Date(ms).toISOString()}"`;
+  // Every millisecond padding (0, 7, 42, 998), a second, a day and a year boundary, then backwards.
+  const times = [
+    now, now + 1, now + 2, now + 9, now + 44, now + 1002,
+    Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1, 0, 0, 0, 0),
+    Date.UTC(2027, 0, 1, 0, 0, 0, 7), Date.UTC(2026, 11, 31, 23, 59, 59, 5), Date.UTC(2025, 0, 1),
+  ];
+  for (const ms of times) {
+    now = ms;
+    t.equal(timestamp(), expect(ms), new Date(ms).toISOString());
+  }
+  t.match(isoTimestamp()(), /^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/, 'the real clock');
 });
 
 t.test('S3 bucket names', async (t) => {
