@@ -8,6 +8,7 @@ import { injectPod } from '../core/inject.ts';
 import { podDisplayName } from '../core/k8s.ts';
 import { sidecarCacheFor } from '../core/sidecar-cache.ts';
 import { admissionAnswer, ERROR_RESPONSE, parseAdmissionReview } from './admission.ts';
+import { AdmissionLog } from './admission-log.ts';
 import {
   createMetrics,
   recordDuration,
@@ -49,7 +50,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: BODY_LIMIT_BYTES,
-    // One log line per admission (with the pod and the decision) instead of Fastify's two generic ones.
+    // Our own admission lines (with the pod and the decision, src/webhook/admission-log.ts) instead
+    // of Fastify's two generic lines per request.
     logController: new LogController({ disableRequestLogging: true }),
     // Shutdown is drained by src/webhook/drain.ts: requests that still arrive on open keep-alive
     // connections are answered (with Connection: close), not refused with 503 or reset.
@@ -87,6 +89,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   // Sidecars built and serialized once per distinct settings (src/core/sidecar-cache.ts), owned by
   // this config: a new config starts an empty cache.
   const sidecars = sidecarCacheFor(options.config);
+  const admissionLog = new AdmissionLog(app.log, {
+    everyAdmission: ['debug', 'trace'].includes(app.log.level),
+  });
+  // Repeats counted when the server stops are written, not lost.
+  app.addHook('onClose', async () => admissionLog.flush());
   const handle = (path: string, namespaceEnabled: boolean) =>
     app.post(path, { schema: { response: { '4xx': ERROR_RESPONSE } } }, async (request, reply) => {
       const start = process.hrtime.bigint();
@@ -110,19 +117,35 @@ export function buildApp(options: AppOptions): FastifyInstance {
       const name = podDisplayName(pod ?? {}, admission.namespace);
       recordResult(metrics, result);
       recordDuration(metrics, result.outcome, start);
-      request.log.info(
-        {
-          uid: admission.uid,
-          pod: name,
-          dryRun: admission.dryRun ?? false,
-          outcome: result.outcome,
-          reason: result.outcome === 'rejected' ? result.reason : result.decision.reason,
-          ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
-          ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
-        },
-        // Each result describes itself: a refused pod never logs the labelled-pod sentence.
-        result.outcome === 'rejected' ? result.message : result.decision.message,
-      );
+      const dryRun = admission.dryRun ?? false;
+      // Each result describes itself: a refused pod never logs the labelled-pod sentence.
+      if (result.outcome === 'rejected') {
+        request.log.info(
+          {
+            uid: admission.uid,
+            pod: name,
+            dryRun,
+            outcome: result.outcome,
+            reason: result.reason,
+            errors: result.errors,
+          },
+          result.message,
+        );
+      } else if (
+        admissionLog.first(name, result.outcome, result.decision.reason, dryRun, result.decision.message)
+      ) {
+        request.log.info(
+          {
+            uid: admission.uid,
+            pod: name,
+            dryRun,
+            outcome: result.outcome,
+            reason: result.decision.reason,
+            ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
+          },
+          result.decision.message,
+        );
+      }
       // Already JSON text (admissionAnswer): sent as is, with the header Fastify's serializer would set.
       return reply.type(JSON_TYPE).send(admissionAnswer(admission.uid, result, name));
     });
