@@ -47,26 +47,38 @@ function optionalString(value: unknown, path: string): ShapeProblem | undefined 
   return { path, expected: 'a string', got: describe(value) };
 }
 
+// The loops below run on every admission: a path is written only for the problem it reports.
+const portPath = (path: string, i: number, j: number) => `${path}[${i}].ports[${j}]`;
+
 function containers(value: unknown, path: string, required: boolean): ShapeProblem | undefined {
   if ((value === undefined || value === null) && !required) return undefined;
   if (!Array.isArray(value)) return { path, expected: 'a list of containers', got: describe(value) };
-  for (const [i, c] of value.entries()) {
-    const at = `${path}[${i}]`;
-    if (!isMapping(c)) return { path: at, expected: 'a container (a mapping with a name)', got: describe(c) };
+  for (let i = 0; i < value.length; i++) {
+    const c: unknown = value[i];
+    if (!isMapping(c))
+      return { path: `${path}[${i}]`, expected: 'a container (a mapping with a name)', got: describe(c) };
     if (typeof c.name !== 'string')
-      return { path: `${at}.name`, expected: 'a string', got: describe(c.name) };
+      return { path: `${path}[${i}].name`, expected: 'a string', got: describe(c.name) };
     const ports = c.ports;
     if (ports === undefined || ports === null) continue;
     if (!Array.isArray(ports))
-      return { path: `${at}.ports`, expected: 'a list of ports', got: describe(ports) };
-    for (const [j, p] of ports.entries()) {
-      const portAt = `${at}.ports[${j}]`;
+      return { path: `${path}[${i}].ports`, expected: 'a list of ports', got: describe(ports) };
+    for (let j = 0; j < ports.length; j++) {
+      const p: unknown = ports[j];
       if (!isMapping(p))
-        return { path: portAt, expected: 'a port (a mapping with containerPort)', got: describe(p) };
+        return {
+          path: portPath(path, i, j),
+          expected: 'a port (a mapping with containerPort)',
+          got: describe(p),
+        };
       if (!Number.isInteger(p.containerPort))
-        return { path: `${portAt}.containerPort`, expected: 'an integer', got: describe(p.containerPort) };
-      const name = optionalString(p.name, `${portAt}.name`);
-      if (name) return name;
+        return {
+          path: `${portPath(path, i, j)}.containerPort`,
+          expected: 'an integer',
+          got: describe(p.containerPort),
+        };
+      if (p.name !== undefined && p.name !== null && typeof p.name !== 'string')
+        return { path: `${portPath(path, i, j)}.name`, expected: 'a string', got: describe(p.name) };
     }
   }
   return undefined;
@@ -79,11 +91,10 @@ export function podShapeProblem(pod: unknown): ShapeProblem | undefined {
   const metadata = pod.metadata;
   if (metadata !== undefined && metadata !== null) {
     if (!isMapping(metadata)) return { path: 'metadata', expected: 'a mapping', got: describe(metadata) };
-    for (const field of ['name', 'generateName', 'namespace']) {
-      const problem = optionalString(metadata[field], `metadata.${field}`);
-      if (problem) return problem;
-    }
     const problem =
+      optionalString(metadata.name, 'metadata.name') ??
+      optionalString(metadata.generateName, 'metadata.generateName') ??
+      optionalString(metadata.namespace, 'metadata.namespace') ??
       stringMap(metadata.labels, 'metadata.labels', 'label names to string values') ??
       stringMap(metadata.annotations, 'metadata.annotations', 'annotation names to string values');
     if (problem) return problem;
@@ -99,7 +110,8 @@ export function podShapeProblem(pod: unknown): ShapeProblem | undefined {
   if (volumes === undefined || volumes === null) return undefined;
   if (!Array.isArray(volumes))
     return { path: 'spec.volumes', expected: 'a list of volumes', got: describe(volumes) };
-  for (const [i, v] of volumes.entries()) {
+  for (let i = 0; i < volumes.length; i++) {
+    const v: unknown = volumes[i];
     if (!isMapping(v))
       return { path: `spec.volumes[${i}]`, expected: 'a volume (a mapping with a name)', got: describe(v) };
     if (typeof v.name !== 'string')

@@ -233,7 +233,8 @@ function sameValue(value: unknown, shape: PatchShape['ops'][number]): boolean {
 
 function matches(ops: readonly PatchOperation[], shape: PatchShape): boolean {
   if (ops.length !== shape.ops.length) return false;
-  for (const [i, op] of ops.entries()) {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as PatchOperation;
     const seen = shape.ops[i] as PatchShape['ops'][number];
     if (op.op !== seen.op || op.path !== seen.path) return false;
     if (!sameValue('value' in op ? op.value : undefined, seen)) return false;
@@ -258,7 +259,8 @@ export function encodePatch(ops: readonly PatchOperation[]): string {
   }
   if (!entry) return Buffer.from(JSON.stringify(ops)).toString('base64');
   const { patches } = entry;
-  for (const [i, shape] of patches.entries()) {
+  for (let i = 0; i < patches.length; i++) {
+    const shape = patches[i] as PatchShape;
     if (!matches(ops, shape)) continue;
     if (i > 0) patches.unshift(...patches.splice(i, 1));
     return shape.encoded;
