@@ -54,11 +54,13 @@ export async function startInjectorServer(options: InjectorServerOptions): Promi
   });
   const ready = options.ready;
   if (ready) {
-    app.addHook('onRequest', async (request, reply) => {
+    // Callback style, as in src/webhook/drain.ts: it runs on every admission request.
+    app.addHook('onRequest', (request, reply, done) => {
       if (request.url === '/readyz' && !ready()) {
-        return reply.code(503).send({ status: 'no trusted certificate yet' });
+        reply.code(503).send({ status: 'no trusted certificate yet' });
+        return;
       }
-      return undefined;
+      done();
     });
   }
   gracefulClose(app, options.drainMs);

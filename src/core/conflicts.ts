@@ -8,32 +8,46 @@ import type { InjectionStatus } from './injection-status.ts';
 
 export type ContainerList = 'initContainers' | 'containers';
 
+// Index loops and no closures: this runs on every admission, and most pods have no conflict.
+const LISTS: readonly ContainerList[] = ['initContainers', 'containers'];
+
+function owned(status: InjectionStatus | undefined, list: ContainerList | 'volumes', name: string): boolean {
+  return status?.[list].includes(name) ?? false;
+}
+
 export function conflicts(pod: Pod, container: Container, status: InjectionStatus | undefined): string[] {
   const spec = pod.spec;
   const errors = new ProblemList(MAX_PROBLEMS);
-  const owned = (list: ContainerList | 'volumes', name: string) => status?.[list].includes(name) ?? false;
-  const lists: ContainerList[] = ['initContainers', 'containers'];
-  for (const list of lists) {
-    for (const c of spec?.[list] ?? []) {
+  const ourPorts = container.ports ?? [];
+  for (const list of LISTS) {
+    const items = spec?.[list];
+    if (!items) continue;
+    for (let i = 0; i < items.length; i++) {
+      const c = items[i] as Container;
       if (c.name === SIDECAR_NAME) {
-        if (!owned(list, c.name)) {
+        if (!owned(status, list, c.name)) {
           errors.add(
             `a container named ${SIDECAR_NAME} already exists in spec.${list} and was not injected by flipt-sidecar-injector (no ${STATUS_ANNOTATION} annotation lists it); rename that container, or opt the pod out with label flipt.io/inject=false`,
           );
         }
         continue;
       }
-      for (const port of c.ports ?? []) {
-        for (const ours of container.ports ?? []) {
-          const which = ours.name === HTTP_PORT_NAME ? 'HTTP' : 'gRPC';
-          const annotation = ours.name === HTTP_PORT_NAME ? 'flipt.io/http-port' : 'flipt.io/grpc-port';
+      const ports = c.ports;
+      if (!ports) continue;
+      for (let j = 0; j < ports.length; j++) {
+        const port = ports[j] as NonNullable<Container['ports']>[number];
+        for (let k = 0; k < ourPorts.length; k++) {
+          const ours = ourPorts[k] as NonNullable<Container['ports']>[number];
           if (port.containerPort === ours.containerPort) {
+            const which = ours.name === HTTP_PORT_NAME ? 'HTTP' : 'gRPC';
+            const annotation = ours.name === HTTP_PORT_NAME ? 'flipt.io/http-port' : 'flipt.io/grpc-port';
             errors.add(
               () =>
                 `container ${clip(c.name)} already uses port ${port.containerPort}, which the sidecar's ${which} port needs; choose another port for the sidecar with annotation ${annotation}`,
             );
           }
           if (port.name !== undefined && port.name === ours.name) {
+            const which = ours.name === HTTP_PORT_NAME ? 'HTTP' : 'gRPC';
             errors.add(
               () =>
                 `container ${clip(c.name)} already has a port named ${clip(port.name as string)}, which the sidecar's ${which} port needs; rename that port`,
@@ -43,11 +57,15 @@ export function conflicts(pod: Pod, container: Container, status: InjectionStatu
       }
     }
   }
-  for (const v of spec?.volumes ?? []) {
-    if (v.name === VOLUME_NAME && !owned('volumes', v.name)) {
-      errors.add(
-        `a volume named ${VOLUME_NAME} already exists and was not injected by flipt-sidecar-injector; rename that volume`,
-      );
+  const volumes = spec?.volumes;
+  if (volumes) {
+    for (let i = 0; i < volumes.length; i++) {
+      const v = volumes[i] as NonNullable<typeof volumes>[number];
+      if (v.name === VOLUME_NAME && !owned(status, 'volumes', v.name)) {
+        errors.add(
+          `a volume named ${VOLUME_NAME} already exists and was not injected by flipt-sidecar-injector; rename that volume`,
+        );
+      }
     }
   }
   return errors.list();

@@ -23,12 +23,20 @@ function escapeKnown(token: string): string {
   return result;
 }
 
+// A loop, not map/join, and no spread of token lists: this runs for every patch operation of every
+// admission.
+function joinTokens(tokens: readonly (string | number)[]): string {
+  let path = '';
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string | number;
+    path += `/${typeof token === 'number' ? token : escapeKnown(token)}`;
+  }
+  return path;
+}
+
 /** A JSON Pointer from unescaped tokens. */
 export function pointer(...tokens: (string | number)[]): string {
-  // A loop, not map/join: this runs for every patch operation of every admission.
-  let path = '';
-  for (const token of tokens) path += `/${typeof token === 'number' ? token : escapeKnown(token)}`;
-  return path;
+  return joinTokens(tokens);
 }
 
 /**
@@ -41,12 +49,9 @@ export function addToArray(
   item: unknown,
   position: 'first' | 'last',
 ): PatchOperation {
-  if (!Array.isArray(current)) return { op: 'add', path: pointer(...arrayPath), value: [item] };
-  return {
-    op: 'add',
-    path: position === 'first' ? pointer(...arrayPath, 0) : pointer(...arrayPath, '-'),
-    value: item,
-  };
+  const path = joinTokens(arrayPath);
+  if (!Array.isArray(current)) return { op: 'add', path, value: [item] };
+  return { op: 'add', path: position === 'first' ? `${path}/0` : `${path}/-`, value: item };
 }
 
 /** Sets `key` in the string map at `mapPath`, creating the map when absent (add replaces an existing member). */
@@ -56,8 +61,9 @@ export function setInMap(
   key: string,
   value: string,
 ): PatchOperation {
+  const path = joinTokens(mapPath);
   if (current === null || current === undefined || typeof current !== 'object') {
-    return { op: 'add', path: pointer(...mapPath), value: { [key]: value } };
+    return { op: 'add', path, value: { [key]: value } };
   }
-  return { op: 'add', path: pointer(...mapPath, key), value };
+  return { op: 'add', path: `${path}/${escapeKnown(key)}`, value };
 }

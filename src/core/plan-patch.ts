@@ -7,6 +7,13 @@ import type { ContainerList } from './conflicts.ts';
 import { statusText } from './injection-status.ts';
 import { containsAll } from './contains.ts';
 
+/** The index of the item named `name`, or -1 (a loop: this runs on every admission). */
+function indexOfName(items: readonly { name?: string }[] | null | undefined, name: string): number {
+  if (!items) return -1;
+  for (let i = 0; i < items.length; i++) if (items[i]?.name === name) return i;
+  return -1;
+}
+
 /** Patch operations that bring the pod to exactly one up-to-date sidecar, one volume and the status. */
 export function planPatch(pod: Pod, container: Container, volume: Volume, native: boolean): PatchOperation[] {
   // podInvariantProblems has already refused a pod without spec.containers.
@@ -16,10 +23,10 @@ export function planPatch(pod: Pod, container: Container, volume: Volume, native
   const ops: PatchOperation[] = [];
 
   // Our sidecar in the other list (the pod switched between native and classic mode): move it.
-  const stale = (spec[other] ?? []).findIndex((c) => c.name === SIDECAR_NAME);
+  const stale = indexOfName(spec[other], SIDECAR_NAME);
   if (stale >= 0) ops.push({ op: 'remove', path: pointer('spec', other, stale) });
 
-  const existing = (spec[target] ?? []).findIndex((c) => c.name === SIDECAR_NAME);
+  const existing = indexOfName(spec[target], SIDECAR_NAME);
   if (existing < 0) {
     // First, so that it starts before the app (and before other init containers, which may need flags).
     ops.push(addToArray(spec[target], ['spec', target], container, 'first'));
@@ -27,7 +34,7 @@ export function planPatch(pod: Pod, container: Container, volume: Volume, native
     ops.push({ op: 'replace', path: pointer('spec', target, existing), value: container });
   }
 
-  const volumeIndex = (spec.volumes ?? []).findIndex((v) => v.name === VOLUME_NAME);
+  const volumeIndex = indexOfName(spec.volumes, VOLUME_NAME);
   if (volumeIndex < 0) {
     ops.push(addToArray(spec.volumes, ['spec', 'volumes'], volume, 'last'));
   } else if (!containsAll(volume, spec.volumes?.[volumeIndex])) {

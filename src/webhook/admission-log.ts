@@ -34,6 +34,8 @@ export class AdmissionLog {
   readonly #windowMs: number;
   readonly #maxGroups: number;
   #groups = new Map<string, Repeats>();
+  /** The group of the previous admission: during a rollout most admissions repeat it. */
+  #last: Repeats | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(log: FastifyBaseLogger, options: AdmissionLogOptions) {
@@ -49,14 +51,29 @@ export class AdmissionLog {
    */
   first(pod: string, outcome: string, reason: string, dryRun: boolean, message: string): boolean {
     if (this.#everyAdmission) return true;
+    // Compared field by field before a key is built and hashed.
+    const last = this.#last;
+    if (
+      last !== undefined &&
+      last.pod === pod &&
+      last.outcome === outcome &&
+      last.reason === reason &&
+      last.dryRun === dryRun
+    ) {
+      last.count++;
+      return false;
+    }
     const key = `${outcome}\n${reason}\n${dryRun ? 'd' : ''}\n${pod}`;
     const seen = this.#groups.get(key);
     if (seen) {
       seen.count++;
+      this.#last = seen;
       return false;
     }
     if (this.#groups.size >= this.#maxGroups) return true;
-    this.#groups.set(key, { pod, outcome, reason, dryRun, message, count: 0 });
+    const group = { pod, outcome, reason, dryRun, message, count: 0 };
+    this.#groups.set(key, group);
+    this.#last = group;
     // One timer for all groups, started by the first admission of a window: an idle webhook has none.
     this.#timer ??= setTimeout(() => this.flush(), this.#windowMs).unref();
     return true;
@@ -81,5 +98,6 @@ export class AdmissionLog {
       );
     }
     this.#groups = new Map();
+    this.#last = undefined;
   }
 }

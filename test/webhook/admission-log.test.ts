@@ -37,11 +37,12 @@ t.test('a workload: its first admission in full, the repeats as one line when th
     'another outcome',
   );
   t.equal(log.first('shop/web-*', 'injected', 'pod-label', true, 'sidecar injected'), true, 'a dry run');
+  t.equal(log.first(...injected), false, 'a repeat after other workloads is still counted');
   log.flush();
   await new Promise((resolve) => setImmediate(resolve));
   t.same(
     records.map((r) => [r.pod, r.repeats, r.msg]),
-    [['shop/web-*', 4, 'sidecar injected (4 more like it in the last 60s)']],
+    [['shop/web-*', 5, 'sidecar injected (5 more like it in the last 60s)']],
     'one summary, only for the workload that repeated',
   );
   t.match(records[0], { outcome: 'injected', reason: 'pod-label', dryRun: false });
