@@ -26,9 +26,17 @@ t.test('log times: the text of toISOString, across seconds and with the clock se
   const expect = (ms: number) => `,"time":"${new Date(ms).toISOString()}"`;
   // Every millisecond padding (0, 7, 42, 998), a second, a day and a year boundary, then backwards.
   const times = [
-    now, now + 1, now + 2, now + 9, now + 44, now + 1002,
-    Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1, 0, 0, 0, 0),
-    Date.UTC(2027, 0, 1, 0, 0, 0, 7), Date.UTC(2026, 11, 31, 23, 59, 59, 5), Date.UTC(2025, 0, 1),
+    now,
+    now + 1,
+    now + 2,
+    now + 9,
+    now + 44,
+    now + 1002,
+    Date.UTC(2026, 11, 31, 23, 59, 59, 999),
+    Date.UTC(2027, 0, 1, 0, 0, 0, 0),
+    Date.UTC(2027, 0, 1, 0, 0, 0, 7),
+    Date.UTC(2026, 11, 31, 23, 59, 59, 5),
+    Date.UTC(2025, 0, 1),
   ];
   for (const ms of times) {
     now = ms;
