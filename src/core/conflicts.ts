@@ -38,6 +38,9 @@ export function conflicts(pod: Pod, container: Container, status: InjectionStatu
         const port = ports[j] as NonNullable<Container['ports']>[number];
         for (let k = 0; k < ourPorts.length; k++) {
           const ours = ourPorts[k] as NonNullable<Container['ports']>[number];
+          // `which` and `annotation` are declared inside the branches on purpose: declared per
+          // pair, they are captured by the message closures and cost a context allocation for
+          // every pair of ports (~450 bytes per admission of the benchmark pod), conflict or not.
           if (port.containerPort === ours.containerPort) {
             const which = ours.name === HTTP_PORT_NAME ? 'HTTP' : 'gRPC';
             const annotation = ours.name === HTTP_PORT_NAME ? 'flipt.io/http-port' : 'flipt.io/grpc-port';

@@ -4,14 +4,20 @@
 import type { Pod } from './k8s.ts';
 import { SIDECAR_NAME, VOLUME_NAME } from './sidecar.ts';
 
+// An index loop, no closure or copy: this runs on every admission, and most pods pass.
+function countNamed(items: readonly { name?: string }[] | null | undefined, name: string): number {
+  let count = 0;
+  if (!items) return count;
+  for (let i = 0; i < items.length; i++) if (items[i]?.name === name) count++;
+  return count;
+}
+
 /** Problems with the pod as it would be after injection; empty when the patch is safe to plan. */
-// Index loops and no closures or copies: this runs on every admission, and most pods pass.
 export function podInvariantProblems(pod: Pod): string[] {
   const spec = pod.spec;
   const problems: string[] = [];
   const containers = spec?.containers ?? [];
-  let ours = 0;
-  for (let i = 0; i < containers.length; i++) if (containers[i]?.name === SIDECAR_NAME) ours++;
+  let ours = countNamed(containers, SIDECAR_NAME);
   if (containers.length === 0) {
     problems.push('spec.containers is empty: a pod needs at least one container to give a sidecar to');
   } else if (ours === containers.length) {
@@ -19,8 +25,7 @@ export function podInvariantProblems(pod: Pod): string[] {
       `spec.containers holds only ${SIDECAR_NAME}: the pod has no app container of its own (injecting would leave it with none or only the sidecar); add the app container`,
     );
   }
-  const inits = spec?.initContainers ?? [];
-  for (let i = 0; i < inits.length; i++) if (inits[i]?.name === SIDECAR_NAME) ours++;
+  ours += countNamed(spec?.initContainers, SIDECAR_NAME);
   if (ours > 1) {
     const places: string[] = [];
     for (const list of ['initContainers', 'containers'] as const) {
@@ -32,9 +37,7 @@ export function podInvariantProblems(pod: Pod): string[] {
       `${places.length} containers are named ${SIDECAR_NAME} (${places.slice(0, 4).join(', ')}${places.length > 4 ? ', …' : ''}); container names must be unique across spec.initContainers and spec.containers: remove all but one`,
     );
   }
-  const allVolumes = spec?.volumes ?? [];
-  let volumes = 0;
-  for (let i = 0; i < allVolumes.length; i++) if (allVolumes[i]?.name === VOLUME_NAME) volumes++;
+  const volumes = countNamed(spec?.volumes, VOLUME_NAME);
   if (volumes > 1) {
     problems.push(
       `${volumes} volumes are named ${VOLUME_NAME}; volume names must be unique: remove all but one`,

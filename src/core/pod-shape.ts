@@ -42,8 +42,11 @@ function stringMap(value: unknown, path: string, what: string): ShapeProblem | u
   return undefined;
 }
 
+const isOptionalString = (value: unknown) =>
+  value === undefined || value === null || typeof value === 'string';
+
 function optionalString(value: unknown, path: string): ShapeProblem | undefined {
-  if (value === undefined || value === null || typeof value === 'string') return undefined;
+  if (isOptionalString(value)) return undefined;
   return { path, expected: 'a string', got: describe(value) };
 }
 
@@ -77,7 +80,7 @@ function containers(value: unknown, path: string, required: boolean): ShapeProbl
           expected: 'an integer',
           got: describe(p.containerPort),
         };
-      if (p.name !== undefined && p.name !== null && typeof p.name !== 'string')
+      if (!isOptionalString(p.name))
         return { path: `${portPath(path, i, j)}.name`, expected: 'a string', got: describe(p.name) };
     }
   }

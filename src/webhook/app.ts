@@ -118,20 +118,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
       recordResult(metrics, result);
       recordDuration(metrics, result.outcome, start);
       const dryRun = admission.dryRun ?? false;
-      // Each result describes itself: a refused pod never logs the labelled-pod sentence.
-      if (result.outcome === 'rejected') {
-        request.log.info(
-          {
-            uid: admission.uid,
-            pod: name,
-            dryRun,
-            outcome: result.outcome,
-            reason: result.reason,
-            errors: result.errors,
-          },
-          result.message,
-        );
-      } else if (
+      // Refusals always have their own line; injections and skips only the first of their workload
+      // in each window (src/webhook/admission-log.ts).
+      if (
+        result.outcome === 'rejected' ||
         admissionLog.first(name, result.outcome, result.decision.reason, dryRun, result.decision.message)
       ) {
         request.log.info(
@@ -140,10 +130,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
             pod: name,
             dryRun,
             outcome: result.outcome,
-            reason: result.decision.reason,
+            reason: result.outcome === 'rejected' ? result.reason : result.decision.reason,
+            ...(result.outcome === 'rejected' ? { errors: result.errors } : {}),
             ...(result.outcome === 'injected' ? { operations: result.patch.length } : {}),
           },
-          result.decision.message,
+          // Each result describes itself: a refused pod never logs the labelled-pod sentence.
+          result.outcome === 'rejected' ? result.message : result.decision.message,
         );
       }
       // Already JSON text (admissionAnswer): sent as is, with the header Fastify's serializer would set.
