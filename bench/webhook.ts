@@ -8,6 +8,7 @@
 // 40 annotations).
 //
 //   BENCH_DURATION=10 BENCH_CONNECTIONS=16 BENCH_ROUNDS=3 npm run bench:webhook
+//   BENCH_WARMUP=5 seconds of load before each measured run (not counted).
 //   BENCH_IDLE_REQUESTS=1000 sequential requests per server and round for the idle latency.
 //   BENCH_PARTS=load,idle,large selects the measurements (default: all three).
 //   BENCH_PROFILE=DIR writes CPU profiles of both server processes into DIR/injector and DIR/baseline.
@@ -26,6 +27,9 @@ import { benchReview as review, largeReview } from './webhook-review.ts';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+// V8 keeps compiling the injector's hot path for 3-4 s of load (--trace-opt); what is measured is
+// the steady state a long-running replica is in. Both servers get the same warm-up.
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
 const IDLE_REQUESTS = Number(process.env.BENCH_IDLE_REQUESTS ?? 1000);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'load,idle,large').split(','));
@@ -92,7 +96,7 @@ async function load(url: string, ca: string, pid: number, body: string): Promise
     headers: { 'content-type': 'application/json' },
     body,
     connections: CONNECTIONS,
-    duration: 2,
+    duration: WARMUP,
     tlsOptions: { ca },
   } as autocannon.Options);
   const serverBefore = cpuMicros(pid);

@@ -211,14 +211,14 @@ async function serve(flags: Flags, io: Io): Promise<number> {
   });
   serving.onChange((pair) => server.reloadTls(pair));
   serving.start();
-  server.app.log.info(
+  server.log.info(
     { url: server.url, namespace: config.injector.namespace, tls: source.kind },
     'flipt-sidecar-injector listening',
   );
 
   return new Promise((resolve) => {
     const stop = (signal: string) => {
-      server.app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+      server.log.info({ signal }, 'shutting down: finishing in-flight requests');
       serving.stop();
       server.close().then(
         () => {
@@ -226,7 +226,7 @@ async function serve(flags: Flags, io: Io): Promise<number> {
           resolve(0);
         },
         (err: Error) => {
-          server.app.log.error({ err }, 'shutdown failed');
+          server.log.error({ err }, 'shutdown failed');
           resolve(1);
         },
       );

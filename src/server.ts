@@ -2,7 +2,7 @@
 // and when: src/tls/serving.ts), readiness, and a graceful stop that lets in-flight admission
 // requests finish and closes keep-alive connections cleanly.
 import type { FastifyInstance } from 'fastify';
-import { destination } from 'pino';
+import { destination, pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Server as HttpsServer } from 'node:https';
 import type { InjectorConfig } from './core/config.ts';
@@ -30,6 +30,8 @@ export interface InjectorServerOptions {
 
 export interface InjectorServer {
   app: FastifyInstance;
+  /** The webhook's logger (Fastify's own is off, see src/webhook/app.ts). */
+  log: Logger;
   /** https://host:port as listened on. */
   url: string;
   /** Swaps the serving certificate for new connections (rotation without restart). */
@@ -43,13 +45,14 @@ export async function startInjectorServer(options: InjectorServerOptions): Promi
   // write per admission request cost more CPU than the injection itself.
   const stdout =
     level === false ? undefined : destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 500 });
+  const log = stdout ? pino({ level: level as string, ...logFormat() }, stdout) : pino({ enabled: false });
   const metrics = createMetrics();
   options.registerMetrics?.(metrics.registry);
   const app = buildApp({
     config: options.config,
     tls: options.tls,
     metrics,
-    logger: level === false ? false : { level, stream: stdout, ...logFormat() },
+    log,
     ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
   });
   const ready = options.ready;
@@ -72,6 +75,7 @@ export async function startInjectorServer(options: InjectorServerOptions): Promi
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return {
     app,
+    log,
     url: `https://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${port}`,
     reloadTls: (tls) => (app.server as HttpsServer).setSecureContext(tlsOptions(tls)),
     close: () => app.close(),

@@ -96,7 +96,7 @@ const pod = (annotations: Record<string, string> = {}) => ({
 for (const level of ['info', 'debug'] as const) {
   t.test(`the webhook at ${level}: refusals always in full, repeats counted until close`, async (t) => {
     const { records, stream } = capture();
-    const app = buildApp({ config, logger: { level, stream } });
+    const app = buildApp({ config, log: pino({ level }, stream) });
     for (let i = 0; i < 3; i++) {
       const answer = await app.inject({
         method: 'POST',

@@ -2,6 +2,7 @@
 import { Writable } from 'node:stream';
 import { connect } from 'node:tls';
 import t from 'tap';
+import { pino } from 'pino';
 import { defaultConfig } from '../../src/core/config.ts';
 import { startInjectorServer } from '../../src/server.ts';
 import { generateCertificates } from '../../src/tls.ts';
@@ -140,7 +141,7 @@ t.test('logs are JSON with the pod and the decision', async (t) => {
       done();
     },
   });
-  const app = buildApp({ config, logger: { level: 'info', stream } });
+  const app = buildApp({ config, log: pino({ level: 'info' }, stream) });
   t.teardown(() => app.close());
   await app.inject({ method: 'POST', url: '/mutate', payload: admissionReview(pod(), 'shop') });
   await app.inject({
