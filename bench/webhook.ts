@@ -8,7 +8,7 @@
 // 40 annotations).
 //
 //   BENCH_DURATION=10 BENCH_CONNECTIONS=16 BENCH_ROUNDS=3 npm run bench:webhook
-//   BENCH_WARMUP=5 seconds of load before each measured run (not counted).
+//   BENCH_WARMUP=5 seconds of load before the first measured run of each server (not counted).
 //   BENCH_IDLE_REQUESTS=1000 sequential requests per server and round for the idle latency.
 //   BENCH_PARTS=load,idle,large selects the measurements (default: all three).
 //   BENCH_PROFILE=DIR writes CPU profiles of both server processes into DIR/injector and DIR/baseline.
@@ -28,7 +28,8 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 // V8 keeps compiling the injector's hot path for 3-4 s of load (--trace-opt); what is measured is
-// the steady state a long-running replica is in. Both servers get the same warm-up.
+// the steady state a long-running replica is in. Both servers get the same warm-up: this long before
+// their first measured run, 1 s before the others (to open the connections).
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
 const IDLE_REQUESTS = Number(process.env.BENCH_IDLE_REQUESTS ?? 1000);
@@ -88,7 +89,13 @@ function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-async function load(url: string, ca: string, pid: number, body: string): Promise<Measurement> {
+async function load(
+  url: string,
+  ca: string,
+  pid: number,
+  body: string,
+  warmup: number,
+): Promise<Measurement> {
   // Warm up first, then measure server and client CPU over the measured run only.
   await autocannon({
     url: `${url}/mutate`,
@@ -96,7 +103,7 @@ async function load(url: string, ca: string, pid: number, body: string): Promise
     headers: { 'content-type': 'application/json' },
     body,
     connections: CONNECTIONS,
-    duration: WARMUP,
+    duration: warmup,
     tlsOptions: { ca },
   } as autocannon.Options);
   const serverBefore = cpuMicros(pid);
@@ -252,7 +259,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     const { url, child } = targets[name];
     const pid = child.pid as number;
     if (PARTS.has('load')) {
-      const m = await load(url, certs.caCert, pid, body);
+      const m = await load(url, certs.caCert, pid, body, round === 1 ? WARMUP : 1);
       runs[name].push(m);
       console.log(line(`  round ${round} ${name.padEnd(8)}`, m));
     }
@@ -265,7 +272,7 @@ for (let round = 1; round <= ROUNDS; round++) {
       );
     }
     if (PARTS.has('large')) {
-      const m = await load(url, certs.caCert, pid, largeBody);
+      const m = await load(url, certs.caCert, pid, largeBody, round === 1 ? WARMUP : 1);
       largeRuns[name].push(m);
       console.log(line(`  round ${round} ${name.padEnd(8)} large pod:`, m));
     }

@@ -158,9 +158,12 @@ export function recordRequest(metrics: WebhookMetrics, path: string): void {
   metrics.tally.requests.add(path, () => ({ path }));
 }
 
-/** Observes the time since `startNs` (process.hrtime.bigint()) under `outcome`. */
-export function recordDuration(metrics: WebhookMetrics, outcome: string, startNs: bigint): void {
-  const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+/**
+ * Observes the time since `startMs` (performance.now(), monotonic, a double: hrtime.bigint()
+ * allocated two BigInts per admission) under `outcome`.
+ */
+export function recordDuration(metrics: WebhookMetrics, outcome: string, startMs: number): void {
+  const seconds = (performance.now() - startMs) / 1000;
   metrics.tally.duration.add(outcome, () => ({ outcome }), seconds);
 }
 
