@@ -99,7 +99,7 @@ bench('  JSON.stringify(patch) + base64 (in the answer)', () =>
 );
 bench('  JSON.stringify(answer) alone (in the answer)', () => JSON.stringify(answer));
 
-console.log('\nafter (sidecar cache, answer written as text, metrics counted until read)');
+console.log('\nafter (sidecar cache, answer assembled as bytes, metrics counted until read)');
 const cachedResult = injectPod(pod, cachedContext);
 const after = [
   before[0] as number,
