@@ -168,6 +168,7 @@ t.test('logs are JSON with the pod and the decision', async (t) => {
     dryRun: false,
   });
   t.type(injected?.uid, 'string');
+  t.match(injected?.reqId, /^req-/, 'the line names its request (Fastify has no logger)');
   const rejected = records.find((r) => r.outcome === 'rejected');
   t.match(rejected, {
     pod: 'shop/bad',
