@@ -10,6 +10,7 @@
 //   BENCH_DURATION=10 BENCH_CONNECTIONS=16 BENCH_ROUNDS=3 npm run bench:webhook
 //   BENCH_WARMUP=5 seconds of load before the first measured run of each server (not counted).
 //   BENCH_IDLE_REQUESTS=1000 sequential requests per server and round for the idle latency.
+//   BENCH_CONTROL=1 adds an A/A control (a second bare route) to the load part: the run's resolution.
 //   BENCH_PARTS=load,idle,large selects the measurements (default: all three).
 //   BENCH_PROFILE=DIR writes CPU profiles of both server processes into DIR/injector and DIR/baseline.
 //   BENCH_NODE_FLAGS sets the V8 flags of both servers (default: the production setting
@@ -33,6 +34,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
 const IDLE_REQUESTS = Number(process.env.BENCH_IDLE_REQUESTS ?? 1000);
+// BENCH_CONTROL=1: an A/A control, a second bare route measured right after the baseline in each
+// round. Identical servers differ here from round to round (issue 11 measured 0.63-1.73 on this
+// machine); the control's spread is the run's own resolution.
+const CONTROL = process.env.BENCH_CONTROL === '1';
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'load,idle,large').split(','));
 const root = resolve(import.meta.dirname, '..');
 
@@ -225,6 +230,9 @@ const targets = {
   ]),
 };
 
+const control = CONTROL ? await startServer([join(build, 'bench', 'baseline-server.js'), ...tls]) : undefined;
+const controlRuns: Measurement[] = [];
+
 // Both pods must get a sidecar: a refusal is an HTTP 200 too, and would measure the wrong path.
 {
   const agent = new Agent({ ca: certs.caCert });
@@ -262,6 +270,17 @@ for (let round = 1; round <= ROUNDS; round++) {
       const m = await load(url, certs.caCert, pid, body, round === 1 ? WARMUP : 1);
       runs[name].push(m);
       console.log(line(`  round ${round} ${name.padEnd(8)}`, m));
+      if (name === 'baseline' && control) {
+        const c = await load(
+          control.url,
+          certs.caCert,
+          control.child.pid as number,
+          body,
+          round === 1 ? WARMUP : 1,
+        );
+        controlRuns.push(c);
+        console.log(line(`  round ${round} ${'control'.padEnd(8)}`, c));
+      }
     }
     if (PARTS.has('idle')) {
       const times = await idleLatencies(url, certs.caCert, body, IDLE_REQUESTS);
@@ -297,7 +316,7 @@ const peakRss = Object.fromEntries(
   names.map((n) => [n, peakRssMiB(targets[n].child.pid as number)]),
 ) as Record<Name, number>;
 
-for (const server of Object.values(targets)) server.child.kill('SIGTERM');
+for (const server of [...Object.values(targets), ...(control ? [control] : [])]) server.child.kill('SIGTERM');
 await rm(dir, { recursive: true, force: true });
 await rm(build, { recursive: true, force: true });
 
@@ -332,6 +351,14 @@ function table(title: string, data: Record<Name, Measurement[]>, p99Target: numb
     console.log(`errors or non-2xx answers: injector ${injector.errors}, baseline ${baseline.errors}`);
 }
 if (PARTS.has('load')) table('3-container pod, sustained load', runs, 1.5);
+if (controlRuns.length > 0) {
+  const ratios = controlRuns.map(
+    (m, i) => m.requestsPerSecond / (runs.baseline[i] as Measurement).requestsPerSecond,
+  );
+  console.log(
+    `A/A control (a second bare route right after the baseline): per-round throughput ratio median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}; identical servers, so that spread is this run's noise`,
+  );
+}
 if (PARTS.has('large')) table('20 containers, 40 annotations, sustained load', largeRuns, 1.5);
 if (PARTS.has('idle')) {
   console.log(`\nidle webhook, ${IDLE_REQUESTS} sequential requests per round (median of rounds)`);
