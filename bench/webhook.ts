@@ -263,21 +263,16 @@ const line = (label: string, m: Measurement) =>
   `${label} ${m.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  server CPU ${m.serverCpuUsPerRequest.toFixed(0)} µs/req  client CPU ${(100 * m.clientCpuShare).toFixed(0)}%  errors ${m.errors}  non-2xx ${m.non2xx}`;
 for (let round = 1; round <= ROUNDS; round++) {
   const order: Name[] = round % 2 === 1 ? ['baseline', 'injector'] : ['injector', 'baseline'];
+  const warmup = round === 1 ? WARMUP : 1;
   for (const name of order) {
     const { url, child } = targets[name];
     const pid = child.pid as number;
     if (PARTS.has('load')) {
-      const m = await load(url, certs.caCert, pid, body, round === 1 ? WARMUP : 1);
+      const m = await load(url, certs.caCert, pid, body, warmup);
       runs[name].push(m);
       console.log(line(`  round ${round} ${name.padEnd(8)}`, m));
       if (name === 'baseline' && control) {
-        const c = await load(
-          control.url,
-          certs.caCert,
-          control.child.pid as number,
-          body,
-          round === 1 ? WARMUP : 1,
-        );
+        const c = await load(control.url, certs.caCert, control.child.pid as number, body, warmup);
         controlRuns.push(c);
         console.log(line(`  round ${round} ${'control'.padEnd(8)}`, c));
       }
@@ -291,7 +286,7 @@ for (let round = 1; round <= ROUNDS; round++) {
       );
     }
     if (PARTS.has('large')) {
-      const m = await load(url, certs.caCert, pid, largeBody, round === 1 ? WARMUP : 1);
+      const m = await load(url, certs.caCert, pid, largeBody, warmup);
       largeRuns[name].push(m);
       console.log(line(`  round ${round} ${name.padEnd(8)} large pod:`, m));
     }
