@@ -2,7 +2,13 @@
 // 3-container pod from a ReplicaSet), and in the same run the same load on a bare Fastify HTTPS route
 // that returns a constant "allowed" answer. Each server is its own process (its peak RSS is read from
 // /proc); autocannon drives the load from this process. Rounds alternate so that machine noise hits
-// both alike; the medians are reported, with the ratio to the baseline. Also measured in each round:
+// both alike; the medians are reported, with the ratio to the baseline.
+// Where taskset is available, every server is pinned to CPU 0 and this process to CPU 1, and each
+// round starts with a paired measurement: both servers loaded at the same time on their one shared
+// core, so that the core's speed, which changes from second to second on a shared machine, is the
+// same for both (an A/A pair measures 1.00 ± 0.05 here, one after the other 0.63-1.73). The paired
+// ratio is the servers' relative cost per admission; the sequential load gives each server's own
+// req/s and latency. Also measured in each round:
 // the latency one pod sees when the webhook is idle (sequential requests on one keep-alive
 // connection, timed to the microsecond), and the same load with a large pod (20 containers,
 // 40 annotations).
@@ -11,7 +17,8 @@
 //   BENCH_WARMUP=5 seconds of load before the first measured run of each server (not counted).
 //   BENCH_IDLE_REQUESTS=1000 sequential requests per server and round for the idle latency.
 //   BENCH_CONTROL=1 adds an A/A control (a second bare route) to the load part: the run's resolution.
-//   BENCH_PARTS=load,idle,large selects the measurements (default: all three).
+//   BENCH_PARTS=paired,load,idle,large selects the measurements (default: all four).
+//   BENCH_PIN=0 leaves the processes unpinned (and skips the paired part).
 //   BENCH_PROFILE=DIR writes CPU profiles of both server processes into DIR/injector and DIR/baseline.
 //   BENCH_NODE_FLAGS sets the V8 flags of both servers (default: the production setting
 //   --max-semi-space-size=4, a smaller young generation, see README "Resource use"; "" for Node's defaults).
@@ -20,7 +27,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateCertificates } from '../src/tls.ts';
 import { benchReview as review, largeReview } from './webhook-review.ts';
@@ -38,7 +45,13 @@ const IDLE_REQUESTS = Number(process.env.BENCH_IDLE_REQUESTS ?? 1000);
 // round. Identical servers differ here from round to round (issue 11 measured 0.63-1.73 on this
 // machine); the control's spread is the run's own resolution.
 const CONTROL = process.env.BENCH_CONTROL === '1';
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'load,idle,large').split(','));
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'paired,load,idle,large').split(','));
+const PIN =
+  process.env.BENCH_PIN !== '0' &&
+  availableParallelism() >= 2 &&
+  spawnSync('taskset', ['--version']).status === 0;
+if (!PIN && PARTS.delete('paired'))
+  console.log('paired part skipped: it needs taskset and two CPUs (or BENCH_PIN=0 was set)');
 const root = resolve(import.meta.dirname, '..');
 
 interface Server {
@@ -48,7 +61,9 @@ interface Server {
 
 async function startServer(args: string[]): Promise<Server> {
   // Logs go to a pipe that is drained and discarded, as a log collector would.
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...args], {
+  const command = [process.execPath, ...NODE_FLAGS, ...args];
+  // taskset execs the server: the child's pid is the server's.
+  const child = spawn(PIN ? 'taskset' : process.execPath, PIN ? ['-c', '0', ...command] : command.slice(1), {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -232,6 +247,8 @@ const targets = {
 
 const control = CONTROL ? await startServer([join(build, 'bench', 'baseline-server.js'), ...tls]) : undefined;
 const controlRuns: Measurement[] = [];
+// The load generator (all of this process's threads) on the other CPU.
+if (PIN) spawnSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' });
 
 // Both pods must get a sidecar: a refusal is an HTTP 200 too, and would measure the wrong path.
 {
@@ -252,6 +269,8 @@ const controlRuns: Measurement[] = [];
 type Name = keyof typeof targets;
 const names = Object.keys(targets) as Name[];
 const runs: Record<Name, Measurement[]> = { baseline: [], injector: [] };
+const paired: Record<Name, Measurement[]> = { baseline: [], injector: [] };
+const pairedControl: { baseline: Measurement; control: Measurement }[] = [];
 const largeRuns: Record<Name, Measurement[]> = { baseline: [], injector: [] };
 const idle: Record<Name, { p50: number; p99: number }[]> = { baseline: [], injector: [] };
 const body = JSON.stringify(review);
@@ -264,6 +283,24 @@ const line = (label: string, m: Measurement) =>
 for (let round = 1; round <= ROUNDS; round++) {
   const order: Name[] = round % 2 === 1 ? ['baseline', 'injector'] : ['injector', 'baseline'];
   const warmup = round === 1 ? WARMUP : 1;
+  if (PARTS.has('paired')) {
+    const at = (name: Name) => targets[name];
+    const [b, i] = await Promise.all(
+      names.map((n) => load(at(n).url, certs.caCert, at(n).child.pid as number, body, warmup)),
+    );
+    paired.baseline.push(b as Measurement);
+    paired.injector.push(i as Measurement);
+    console.log(line(`  round ${round} paired baseline`, b as Measurement));
+    console.log(line(`  round ${round} paired injector`, i as Measurement));
+    if (control) {
+      const [cb, cc] = await Promise.all(
+        [at('baseline'), control].map((s) => load(s.url, certs.caCert, s.child.pid as number, body, warmup)),
+      );
+      pairedControl.push({ baseline: cb as Measurement, control: cc as Measurement });
+      console.log(line(`  round ${round} paired A/A baseline`, cb as Measurement));
+      console.log(line(`  round ${round} paired A/A control `, cc as Measurement));
+    }
+  }
   for (const name of order) {
     const { url, child } = targets[name];
     const pid = child.pid as number;
@@ -345,7 +382,22 @@ function table(title: string, data: Record<Name, Measurement[]>, p99Target: numb
   if (baseline.errors + injector.errors > 0)
     console.log(`errors or non-2xx answers: injector ${injector.errors}, baseline ${baseline.errors}`);
 }
-if (PARTS.has('load')) table('3-container pod, sustained load', runs, 1.5);
+if (PARTS.has('paired')) {
+  const ratios = paired.injector.map(
+    (m, i) => m.requestsPerSecond / (paired.baseline[i] as Measurement).requestsPerSecond,
+  );
+  console.log(
+    `\npaired (both servers on one shared core, loaded at the same time), 3-container pod: throughput ratio injector/baseline per round median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)} (target >= 0.80)`,
+  );
+  if (pairedControl.length > 0) {
+    const aa = pairedControl.map((p) => p.control.requestsPerSecond / p.baseline.requestsPerSecond);
+    console.log(
+      `paired A/A control (the baseline against a second bare route): median ${median(aa).toFixed(2)}, range ${Math.min(...aa).toFixed(2)}-${Math.max(...aa).toFixed(2)}: this run's resolution`,
+    );
+  }
+  errors += [...paired.baseline, ...paired.injector].reduce((n, m) => n + m.errors + m.non2xx, 0);
+}
+if (PARTS.has('load')) table('3-container pod, sustained load, one server at a time', runs, 1.5);
 if (controlRuns.length > 0) {
   const ratios = controlRuns.map(
     (m, i) => m.requestsPerSecond / (runs.baseline[i] as Measurement).requestsPerSecond,

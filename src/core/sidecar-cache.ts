@@ -77,8 +77,6 @@ export class Lru<K, V> {
 interface PatchShape {
   ops: { op: string; path: string; value: unknown; json: string | undefined }[];
   encoded: string;
-  /** `encoded` as bytes, what the answer carries (base64 is ASCII). */
-  bytes: Buffer;
 }
 
 /** One distinct sidecar: built, frozen and encoded once. */
@@ -255,18 +253,6 @@ const MAX_SHAPE_CHARS = 1024;
  * patch with no cached sidecar in it, or with another's, is encoded as it comes.
  */
 export function encodePatch(ops: readonly PatchOperation[]): string {
-  const shape = patchShape(ops);
-  return typeof shape === 'string' ? shape : shape.encoded;
-}
-
-/** encodePatch(ops) as bytes: the kept bytes of a cached shape, not a copy. Read only. */
-export function encodePatchBytes(ops: readonly PatchOperation[]): Buffer {
-  const shape = patchShape(ops);
-  return typeof shape === 'string' ? Buffer.from(shape, 'latin1') : shape.bytes;
-}
-
-/** The kept shape of `ops` (found, or made and kept), or their base64 when they are not kept. */
-function patchShape(ops: readonly PatchOperation[]): PatchShape | string {
   let entry: SidecarEntry | undefined;
   for (const op of ops) {
     const of = 'value' in op ? ownerOf(op.value) : undefined;
@@ -279,7 +265,7 @@ function patchShape(ops: readonly PatchOperation[]): PatchShape | string {
     const shape = patches[i] as PatchShape;
     if (!matches(ops, shape)) continue;
     if (i > 0) patches.unshift(...patches.splice(i, 1));
-    return shape;
+    return shape.encoded;
   }
   // The reference serialization: what is kept is exactly what the uncached path sends. The PatchOperation
   // type (op, path, value) is every key an operation has, so equal ops, paths and values are equal JSON.
@@ -291,9 +277,9 @@ function patchShape(ops: readonly PatchOperation[]): PatchShape | string {
     size += op.path.length + (json?.length ?? 0);
     return { op: op.op, path: op.path, value, json };
   });
-  if (size > MAX_SHAPE_CHARS) return encoded;
-  const shape = { ops: shapeOps, encoded, bytes: Buffer.from(encoded, 'latin1') };
-  patches.unshift(shape);
-  if (patches.length > MAX_PATCH_SHAPES) patches.pop();
-  return shape;
+  if (size <= MAX_SHAPE_CHARS) {
+    patches.unshift({ ops: shapeOps, encoded });
+    if (patches.length > MAX_PATCH_SHAPES) patches.pop();
+  }
+  return encoded;
 }

@@ -146,7 +146,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
           result.outcome === 'rejected' ? result.message : result.decision.message,
         );
       }
-      // Already JSON (admissionAnswer's bytes): sent as is, with the header Fastify's serializer would set.
+      // Already JSON text (admissionAnswer): sent as is, with the header Fastify's serializer would set.
       reply.type(JSON_TYPE).send(admissionAnswer(admission.uid, result, name));
     });
   handle(MUTATE_PATH, false);
