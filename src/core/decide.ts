@@ -31,9 +31,26 @@ export interface DecisionInput {
   /** The injector's own namespace, which is never injected. */
   injectorNamespace: string;
   /** The admission request's resource kind and operation; omitted by the CLI, which only sees pod templates. */
-  kind?: string;
-  operation?: string;
+  kind?: string | undefined;
+  operation?: string | undefined;
 }
+
+// The decisions that do not depend on the request, made once: the webhook decides on every admission.
+const POD_LABEL: Decision = Object.freeze({
+  action: 'inject',
+  reason: 'pod-label',
+  message: `the pod is labelled ${INJECT_LABEL}=true`,
+});
+const POD_OPTED_OUT: Decision = Object.freeze({
+  action: 'skip',
+  reason: 'pod-opted-out',
+  message: `the pod is labelled ${INJECT_LABEL}=false`,
+});
+const NOT_REQUESTED: Decision = Object.freeze({
+  action: 'skip',
+  reason: 'not-requested',
+  message: `neither the pod nor its namespace asks for injection (label ${INJECT_LABEL})`,
+});
 
 export function decide(input: DecisionInput): Decision {
   const { pod, namespace, namespaceEnabled, injectorNamespace } = input;
@@ -66,12 +83,8 @@ export function decide(input: DecisionInput): Decision {
     };
   }
   const label = pod.metadata?.labels?.[INJECT_LABEL];
-  if (label === 'false') {
-    return { action: 'skip', reason: 'pod-opted-out', message: `the pod is labelled ${INJECT_LABEL}=false` };
-  }
-  if (label === 'true') {
-    return { action: 'inject', reason: 'pod-label', message: `the pod is labelled ${INJECT_LABEL}=true` };
-  }
+  if (label === 'false') return POD_OPTED_OUT;
+  if (label === 'true') return POD_LABEL;
   if (label !== undefined) {
     return {
       action: 'reject',
@@ -86,9 +99,5 @@ export function decide(input: DecisionInput): Decision {
       message: `namespace ${namespace || '(unknown)'} is labelled ${INJECT_LABEL}=${NAMESPACE_ENABLED_VALUES[0]}`,
     };
   }
-  return {
-    action: 'skip',
-    reason: 'not-requested',
-    message: `neither the pod nor its namespace asks for injection (label ${INJECT_LABEL})`,
-  };
+  return NOT_REQUESTED;
 }

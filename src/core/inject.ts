@@ -53,8 +53,8 @@ export function injectPod(pod: Pod, context: InjectionContext): InjectionResult 
     namespace: context.namespace,
     namespaceEnabled: context.namespaceEnabled,
     injectorNamespace: context.config.injector.namespace,
-    ...(context.kind === undefined ? {} : { kind: context.kind }),
-    ...(context.operation === undefined ? {} : { operation: context.operation }),
+    kind: context.kind,
+    operation: context.operation,
   });
   if (decision.action === 'reject') {
     return {

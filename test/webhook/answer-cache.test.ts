@@ -76,14 +76,26 @@ for (const goldenCase of goldenCases()) {
         operation: 'CREATE',
       };
       const name = podDisplayName(pod, namespace);
-      // Quoted and non-ASCII: the answer writes the uid as JSON between fixed text.
-      const uid = `uid-${i}-"quoted"-é-😀`;
+      // The answer writes the uid between fixed text: a UUID as it is, and what needs escaping
+      // (quotes, a control character, a lone surrogate) or not (é, an emoji) as JSON.stringify would.
+      const uids = [
+        `0b7c5a3e-5d4f-4f7e-9a61-${String(i).padStart(12, '0')}`,
+        `uid-${i}-é`,
+        `uid-${i}-"quoted"-é-😀`,
+        `uid-${i}\\back\tslash-\ud800`,
+      ];
       const fresh = injectPod(pod, context);
-      const want = JSON.stringify(admissionResponse(uid, fresh, name));
       for (const round of ['miss', 'hit']) {
         const cached = injectPod(pod, { ...context, sidecars: cache });
         t.same(cached, fresh, `pod ${i} (${round}): same result`);
-        t.equal(admissionAnswer(uid, cached, name), want, `pod ${i} (${round}): same answer text`);
+        for (const [u, uid] of uids.entries()) {
+          const want = JSON.stringify(admissionResponse(uid, fresh, name));
+          t.equal(
+            admissionAnswer(uid, cached, name),
+            want,
+            `pod ${i} (${round}, uid ${u}): same answer text`,
+          );
+        }
         compared++;
         if (cached.outcome === 'injected' && cached.patch.length > 0) patches++;
       }
