@@ -3,20 +3,20 @@
 // that returns a constant "allowed" answer. Each server is its own process (its peak RSS is read from
 // /proc); autocannon drives the load from this process. Rounds alternate so that machine noise hits
 // both alike; the medians are reported, with the ratio to the baseline.
-// Where taskset is available, every server is pinned to CPU 0 and this process to CPU 1, and each
-// round starts with a paired measurement: both servers loaded at the same time on their one shared
-// core, so that the core's speed, which changes from second to second on a shared machine, is the
-// same for both (an A/A pair measures 1.00 ± 0.05 here, one after the other 0.63-1.73). The paired
-// ratio is the servers' relative cost per admission; the sequential load gives each server's own
-// req/s and latency. Also measured in each round:
-// the latency one pod sees when the webhook is idle (sequential requests on one keep-alive
+// The run starts with paired rounds (where taskset is available): every server pinned to CPU 0 and
+// this process to CPU 1, both servers loaded at the same time on their one shared core, so that the
+// core's speed, which changes from second to second on a shared machine, is the same for both (an
+// A/A pair measures 1.00 ± 0.05 here, one server after the other 0.63-1.73). The paired ratio is
+// the servers' relative cost per admission. Then, unpinned, rounds of one server at a time give each
+// server's own req/s and latency. Also measured in those rounds: the latency one pod sees when the
+// webhook is idle (sequential requests on one keep-alive
 // connection, timed to the microsecond), and the same load with a large pod (20 containers,
 // 40 annotations).
 //
 //   BENCH_DURATION=10 BENCH_CONNECTIONS=16 BENCH_ROUNDS=3 npm run bench:webhook
 //   BENCH_WARMUP=5 seconds of load before the first measured run of each server (not counted).
 //   BENCH_IDLE_REQUESTS=1000 sequential requests per server and round for the idle latency.
-//   BENCH_CONTROL=1 adds an A/A control (a second bare route) to the load part: the run's resolution.
+//   BENCH_CONTROL=1 adds an A/A control (a second bare route) to the paired and load parts: the run's resolution.
 //   BENCH_PARTS=paired,load,idle,large selects the measurements (default: all four).
 //   BENCH_PIN=0 leaves the processes unpinned (and skips the paired part).
 //   BENCH_PROFILE=DIR writes CPU profiles of both server processes into DIR/injector and DIR/baseline.
@@ -47,6 +47,7 @@ const IDLE_REQUESTS = Number(process.env.BENCH_IDLE_REQUESTS ?? 1000);
 const CONTROL = process.env.BENCH_CONTROL === '1';
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'paired,load,idle,large').split(','));
 const PIN =
+  PARTS.has('paired') &&
   process.env.BENCH_PIN !== '0' &&
   availableParallelism() >= 2 &&
   spawnSync('taskset', ['--version']).status === 0;
@@ -247,7 +248,12 @@ const targets = {
 
 const control = CONTROL ? await startServer([join(build, 'bench', 'baseline-server.js'), ...tls]) : undefined;
 const controlRuns: Measurement[] = [];
-// The load generator (all of this process's threads) on the other CPU.
+// The load generator (all of this process's threads) on the other CPU, for the paired part.
+const servers = [...Object.values(targets), ...(control ? [control] : [])];
+const affinity =
+  /: *(\S+)\s*$/.exec(
+    spawnSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8' }).stdout ?? '',
+  )?.[1] ?? `0-${availableParallelism() - 1}`;
 if (PIN) spawnSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' });
 
 // Both pods must get a sidecar: a refusal is an HTTP 200 too, and would measure the wrong path.
@@ -270,6 +276,7 @@ type Name = keyof typeof targets;
 const names = Object.keys(targets) as Name[];
 const runs: Record<Name, Measurement[]> = { baseline: [], injector: [] };
 const paired: Record<Name, Measurement[]> = { baseline: [], injector: [] };
+const pairedLarge: Record<Name, Measurement[]> = { baseline: [], injector: [] };
 const pairedControl: { baseline: Measurement; control: Measurement }[] = [];
 const largeRuns: Record<Name, Measurement[]> = { baseline: [], injector: [] };
 const idle: Record<Name, { p50: number; p99: number }[]> = { baseline: [], injector: [] };
@@ -280,18 +287,26 @@ console.log(
 );
 const line = (label: string, m: Measurement) =>
   `${label} ${m.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  server CPU ${m.serverCpuUsPerRequest.toFixed(0)} µs/req  client CPU ${(100 * m.clientCpuShare).toFixed(0)}%  errors ${m.errors}  non-2xx ${m.non2xx}`;
-for (let round = 1; round <= ROUNDS; round++) {
-  const order: Name[] = round % 2 === 1 ? ['baseline', 'injector'] : ['injector', 'baseline'];
-  const warmup = round === 1 ? WARMUP : 1;
-  if (PARTS.has('paired')) {
+// The paired rounds first, as one block: interleaved with the other parts (a large pod's garbage, the
+// idle connections) they spread 0.76-1.05 where the block alone spreads 0.81-0.90 (A/A 0.95-1.01).
+if (PARTS.has('paired')) {
+  for (let round = 1; round <= ROUNDS; round++) {
+    const warmup = round === 1 ? WARMUP : 1;
     const at = (name: Name) => targets[name];
-    const [b, i] = await Promise.all(
-      names.map((n) => load(at(n).url, certs.caCert, at(n).child.pid as number, body, warmup)),
-    );
+    const both = (text: string) =>
+      Promise.all(names.map((n) => load(at(n).url, certs.caCert, at(n).child.pid as number, text, warmup)));
+    const [b, i] = await both(body);
     paired.baseline.push(b as Measurement);
     paired.injector.push(i as Measurement);
     console.log(line(`  round ${round} paired baseline`, b as Measurement));
     console.log(line(`  round ${round} paired injector`, i as Measurement));
+    if (PARTS.has('large')) {
+      const [lb, li] = await both(largeBody);
+      pairedLarge.baseline.push(lb as Measurement);
+      pairedLarge.injector.push(li as Measurement);
+      console.log(line(`  round ${round} paired baseline large pod:`, lb as Measurement));
+      console.log(line(`  round ${round} paired injector large pod:`, li as Measurement));
+    }
     if (control) {
       const [cb, cc] = await Promise.all(
         [at('baseline'), control].map((s) => load(s.url, certs.caCert, s.child.pid as number, body, warmup)),
@@ -301,6 +316,14 @@ for (let round = 1; round <= ROUNDS; round++) {
       console.log(line(`  round ${round} paired A/A control `, cc as Measurement));
     }
   }
+  // The other parts run unpinned, as before the paired part existed (their figures stay comparable,
+  // and an idle request is not slowed by a wake-up across CPUs).
+  for (const pid of [process.pid, ...servers.map((s) => s.child.pid as number)])
+    spawnSync('taskset', ['-a', '-pc', affinity, String(pid)], { stdio: 'ignore' });
+}
+for (let round = 1; round <= ROUNDS; round++) {
+  const order: Name[] = round % 2 === 1 ? ['baseline', 'injector'] : ['injector', 'baseline'];
+  const warmup = round === 1 ? WARMUP : 1;
   for (const name of order) {
     const { url, child } = targets[name];
     const pid = child.pid as number;
@@ -348,7 +371,7 @@ const peakRss = Object.fromEntries(
   names.map((n) => [n, peakRssMiB(targets[n].child.pid as number)]),
 ) as Record<Name, number>;
 
-for (const server of [...Object.values(targets), ...(control ? [control] : [])]) server.child.kill('SIGTERM');
+for (const server of servers) server.child.kill('SIGTERM');
 await rm(dir, { recursive: true, force: true });
 await rm(build, { recursive: true, force: true });
 
@@ -382,20 +405,29 @@ function table(title: string, data: Record<Name, Measurement[]>, p99Target: numb
   if (baseline.errors + injector.errors > 0)
     console.log(`errors or non-2xx answers: injector ${injector.errors}, baseline ${baseline.errors}`);
 }
-if (PARTS.has('paired')) {
-  const ratios = paired.injector.map(
-    (m, i) => m.requestsPerSecond / (paired.baseline[i] as Measurement).requestsPerSecond,
-  );
+/** Per-round ratios of `pick` between two series measured in pairs: median and range. */
+function pairedSpread(a: Measurement[], b: Measurement[], pick: (m: Measurement) => number): string {
+  const ratios = b.map((m, i) => pick(m) / pick(a[i] as Measurement));
+  return `median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+}
+function pairedRatio(title: string, data: Record<Name, Measurement[]>) {
+  const { baseline, injector } = data;
   console.log(
-    `\npaired (both servers on one shared core, loaded at the same time), 3-container pod: throughput ratio injector/baseline per round median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)} (target >= 0.80)`,
+    `${title}, injector/baseline per round: throughput ${pairedSpread(baseline, injector, (m) => m.requestsPerSecond)} (target >= 0.80); p99 ${pairedSpread(baseline, injector, (m) => Math.max(m.p99, 1))}; CPU per request baseline/injector ${pairedSpread(injector, baseline, (m) => m.serverCpuUsPerRequest)}`,
   );
+  errors += [...baseline, ...injector].reduce((n, m) => n + m.errors + m.non2xx, 0);
+}
+if (PARTS.has('paired')) {
+  console.log('\npaired: both servers on one shared core, loaded at the same time');
+  pairedRatio('3-container pod', paired);
+  if (PARTS.has('large')) pairedRatio('20 containers, 40 annotations', pairedLarge);
   if (pairedControl.length > 0) {
-    const aa = pairedControl.map((p) => p.control.requestsPerSecond / p.baseline.requestsPerSecond);
+    const base = pairedControl.map((p) => p.baseline);
+    const other = pairedControl.map((p) => p.control);
     console.log(
-      `paired A/A control (the baseline against a second bare route): median ${median(aa).toFixed(2)}, range ${Math.min(...aa).toFixed(2)}-${Math.max(...aa).toFixed(2)}: this run's resolution`,
+      `A/A control (the baseline against a second bare route), control/baseline per round: throughput ${pairedSpread(base, other, (m) => m.requestsPerSecond)}; CPU per request baseline/control ${pairedSpread(other, base, (m) => m.serverCpuUsPerRequest)}: this run's resolution`,
     );
   }
-  errors += [...paired.baseline, ...paired.injector].reduce((n, m) => n + m.errors + m.non2xx, 0);
 }
 if (PARTS.has('load')) table('3-container pod, sustained load, one server at a time', runs, 1.5);
 if (controlRuns.length > 0) {
