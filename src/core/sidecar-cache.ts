@@ -5,7 +5,7 @@
 //   base64 15 µs, JSON.stringify of the answer 11 µs, metrics 3 µs, one log line 5 µs in-process
 //   (about 40 µs in the server, with its write to stdout), and the garbage of all of it.
 // Only the settings, the sidecar and its bytes are the same from pod to pod: kept here, they leave
-// about 4 µs (decide, the checks, planPatch, a lookup); the answer is then fixed bytes around the
+// about 4 µs (decide, the checks, planPatch, a lookup); the answer is then fixed text around the
 // kept base64 (src/webhook/admission.ts). Every check still runs for every pod.
 //
 // Two small LRU maps, both bounded whatever the pods carry:
