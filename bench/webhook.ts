@@ -9,9 +9,8 @@
 // A/A pair measures 1.00 ± 0.05 here, one server after the other 0.63-1.73). The paired ratio is
 // the servers' relative cost per admission. Then, unpinned, rounds of one server at a time give each
 // server's own req/s and latency. Also measured in those rounds: the latency one pod sees when the
-// webhook is idle (sequential requests on one keep-alive
-// connection, timed to the microsecond), and the same load with a large pod (20 containers,
-// 40 annotations).
+// webhook is idle (sequential requests on one keep-alive connection, timed to the microsecond), and
+// the same load with a large pod (20 containers, 40 annotations).
 //
 //   BENCH_DURATION=10 BENCH_CONNECTIONS=16 BENCH_ROUNDS=3 npm run bench:webhook
 //   BENCH_WARMUP=5 seconds of load before the first measured run of each server (not counted).
@@ -41,9 +40,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
 const IDLE_REQUESTS = Number(process.env.BENCH_IDLE_REQUESTS ?? 1000);
-// BENCH_CONTROL=1: an A/A control, a second bare route measured right after the baseline in each
-// round. Identical servers differ here from round to round (issue 11 measured 0.63-1.73 on this
-// machine); the control's spread is the run's own resolution.
+// BENCH_CONTROL=1: an A/A control, a second bare route paired with the baseline in each paired round
+// and measured right after it in each one-at-a-time round. Identical servers differ here from round
+// to round (issue 11 measured 0.63-1.73 one at a time on this machine); the control's spread is the
+// run's own resolution.
 const CONTROL = process.env.BENCH_CONTROL === '1';
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'paired,load,idle,large').split(','));
 const PIN =
@@ -250,10 +250,12 @@ const control = CONTROL ? await startServer([join(build, 'bench', 'baseline-serv
 const controlRuns: Measurement[] = [];
 // The load generator (all of this process's threads) on the other CPU, for the paired part.
 const servers = [...Object.values(targets), ...(control ? [control] : [])];
-const affinity =
-  /: *(\S+)\s*$/.exec(
-    spawnSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8' }).stdout ?? '',
-  )?.[1] ?? `0-${availableParallelism() - 1}`;
+// Read before pinning, to be restored after the paired part.
+const affinity = PIN
+  ? (/: *(\S+)\s*$/.exec(
+      spawnSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8' }).stdout,
+    )?.[1] ?? `0-${availableParallelism() - 1}`)
+  : undefined;
 if (PIN) spawnSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' });
 
 // Both pods must get a sidecar: a refusal is an HTTP 200 too, and would measure the wrong path.
@@ -325,7 +327,7 @@ if (PARTS.has('paired')) {
   // The other parts run unpinned, as before the paired part existed (their figures stay comparable,
   // and an idle request is not slowed by a wake-up across CPUs).
   for (const pid of [process.pid, ...servers.map((s) => s.child.pid as number)])
-    spawnSync('taskset', ['-a', '-pc', affinity, String(pid)], { stdio: 'ignore' });
+    spawnSync('taskset', ['-a', '-pc', affinity as string, String(pid)], { stdio: 'ignore' });
 }
 for (let round = 1; round <= ROUNDS; round++) {
   const order: Name[] = round % 2 === 1 ? ['baseline', 'injector'] : ['injector', 'baseline'];
@@ -437,11 +439,8 @@ if (PARTS.has('paired')) {
 }
 if (PARTS.has('load')) table('3-container pod, sustained load, one server at a time', runs, 1.5);
 if (controlRuns.length > 0) {
-  const ratios = controlRuns.map(
-    (m, i) => m.requestsPerSecond / (runs.baseline[i] as Measurement).requestsPerSecond,
-  );
   console.log(
-    `A/A control (a second bare route right after the baseline): per-round throughput ratio median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}; identical servers, so that spread is this run's noise`,
+    `A/A control (a second bare route right after the baseline): per-round throughput ratio ${pairedSpread(runs.baseline, controlRuns, (m) => m.requestsPerSecond)}; identical servers, so that spread is this run's noise`,
   );
 }
 if (PARTS.has('large')) table('20 containers, 40 annotations, sustained load', largeRuns, 1.5);
